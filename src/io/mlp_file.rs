@@ -1,0 +1,72 @@
+//! Saving and loading an [`Mlp`] as safetensors: tensors `layers.{i}.weight` (out × in) and
+//! `layers.{i}.bias`, with the layer sizes and activations as JSON metadata.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::tensors::{read_file, TensorReader, TensorWriter};
+use crate::error::{Error, Result};
+use crate::nn::{Activation, Linear, Mlp};
+
+const KIND: &str = "mlp";
+
+/// The configuration stored in an MLP file's metadata.
+#[derive(Serialize, Deserialize)]
+struct MlpConfig {
+    sizes: Vec<usize>,
+    activations: Vec<Activation>,
+}
+
+impl Mlp {
+    /// The model as safetensors bytes.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let config = MlpConfig {
+            sizes: self.sizes(),
+            activations: self.activations().to_vec(),
+        };
+        let mut w = TensorWriter::new(KIND, &config)?;
+        for (i, l) in self.layers().iter().enumerate() {
+            w.matrix(format!("layers.{i}.weight"), l.weight());
+            w.vector(format!("layers.{i}.bias"), l.bias());
+        }
+        w.to_bytes()
+    }
+
+    /// Parses a model from safetensors bytes written by [`Mlp::to_safetensors`]; every tensor's
+    /// shape is checked against the stored configuration.
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Mlp> {
+        let r = TensorReader::new(bytes)?;
+        let config: MlpConfig = r.config(KIND)?;
+        if config.sizes.len() < 2 || config.activations.len() != config.sizes.len() - 1 {
+            return Err(Error::Format(format!(
+                "mlp config has {} sizes and {} activations",
+                config.sizes.len(),
+                config.activations.len()
+            )));
+        }
+        let layers = config
+            .sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                Linear::new(
+                    r.matrix(&format!("layers.{i}.weight"), w[1], w[0])?,
+                    r.vector(&format!("layers.{i}.bias"), w[1])?,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Mlp::from_layers(layers, config.activations)
+    }
+
+    /// Saves the model to a safetensors file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        std::fs::write(path, self.to_safetensors()?)?;
+        Ok(())
+    }
+
+    /// Loads a model saved by [`Mlp::save`].
+    pub fn load(path: impl AsRef<Path>) -> Result<Mlp> {
+        Mlp::from_safetensors(&read_file(path.as_ref())?)
+    }
+}

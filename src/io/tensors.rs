@@ -1,0 +1,176 @@
+//! Reading and writing named f32 tensors in the safetensors format, with shape and value checks.
+//!
+//! Every model file goes through these two types, so a truncated, mis-shaped or hostile file is
+//! rejected in one place with an [`Error`] rather than a panic.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use half::{bf16, f16};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{check_finite, Error, Result};
+
+/// Metadata key holding the model kind ("mlp", "encoder", ...).
+pub(crate) const KIND_KEY: &str = "shrink.kind";
+/// Metadata key holding the model configuration as JSON.
+pub(crate) const CONFIG_KEY: &str = "shrink.config";
+
+/// Collects named tensors and metadata, then serialises them.
+#[derive(Default)]
+pub(crate) struct TensorWriter {
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    metadata: HashMap<String, String>,
+}
+
+impl TensorWriter {
+    /// A writer for a model of `kind` whose configuration serialises to `config`.
+    pub(crate) fn new(kind: &str, config: &impl serde::Serialize) -> Result<Self> {
+        let json = serde_json::to_string(config)
+            .map_err(|e| Error::Format(format!("cannot encode config: {e}")))?;
+        let mut w = TensorWriter::default();
+        w.metadata.insert(KIND_KEY.into(), kind.into());
+        w.metadata.insert(CONFIG_KEY.into(), json);
+        Ok(w)
+    }
+
+    fn add_f32(&mut self, name: impl Into<String>, shape: Vec<usize>, values: impl Iterator<Item = f32>) {
+        let bytes = values.flat_map(f32::to_le_bytes).collect();
+        self.tensors.push((name.into(), shape, bytes));
+    }
+
+    /// Adds a matrix under `name`.
+    pub(crate) fn matrix(&mut self, name: impl Into<String>, a: ArrayView2<f32>) {
+        self.add_f32(name, a.shape().to_vec(), a.iter().copied());
+    }
+
+    /// Adds a vector under `name`.
+    pub(crate) fn vector(&mut self, name: impl Into<String>, a: ArrayView1<f32>) {
+        self.add_f32(name, a.shape().to_vec(), a.iter().copied());
+    }
+
+    /// The safetensors bytes.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        let views = self
+            .tensors
+            .iter()
+            .map(|(n, s, b)| {
+                TensorView::new(Dtype::F32, s.clone(), b)
+                    .map(|v| (n.as_str(), v))
+                    .map_err(|e| Error::Format(format!("tensor {n}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        safetensors::serialize(views, Some(self.metadata.clone()))
+            .map_err(|e| Error::Format(e.to_string()))
+    }
+}
+
+/// Reads checked f32 tensors from safetensors bytes.
+pub(crate) struct TensorReader<'a> {
+    st: SafeTensors<'a>,
+    metadata: HashMap<String, String>,
+}
+
+impl<'a> TensorReader<'a> {
+    /// Parses the header of `bytes`; errors on a truncated or malformed file.
+    pub(crate) fn new(bytes: &'a [u8]) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::Format(format!("not a valid safetensors file: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| Error::Format(format!("not a valid safetensors file: {e}")))?;
+        let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+        Ok(TensorReader { st, metadata })
+    }
+
+    /// The metadata value under `key`, or an error naming it.
+    pub(crate) fn meta(&self, key: &str) -> Result<&str> {
+        self.metadata
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| Error::Format(format!("metadata key `{key}` missing")))
+    }
+
+    /// Checks the model kind and decodes the JSON configuration.
+    pub(crate) fn config<C: serde::de::DeserializeOwned>(&self, kind: &str) -> Result<C> {
+        let found = self.meta(KIND_KEY)?;
+        if found != kind {
+            return Err(Error::Format(format!("file holds a `{found}`, not a `{kind}`")));
+        }
+        serde_json::from_str(self.meta(CONFIG_KEY)?)
+            .map_err(|e| Error::Format(format!("bad {kind} config: {e}")))
+    }
+
+    /// Whether a tensor called `name` is present.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.st.tensor(name).is_ok()
+    }
+
+    /// The names of all tensors in the file.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        self.st.names()
+    }
+
+    /// The values of tensor `name` as f32 (F32, F16 and BF16 files are accepted), checked to have
+    /// `shape` and to be finite.
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let t = self
+            .st
+            .tensor(name)
+            .map_err(|_| Error::MissingTensor(name.to_string()))?;
+        if t.shape() != shape {
+            return Err(Error::ShapeMismatch {
+                op: "loading tensor",
+                expected: format!("{name}: {shape:?}"),
+                got: format!("{:?}", t.shape()),
+            });
+        }
+        let data = t.data();
+        let values: Vec<f32> = match t.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(Error::Format(format!(
+                    "tensor {name} has dtype {other:?}; expected F32, F16 or BF16"
+                )))
+            }
+        };
+        check_finite(values.iter(), || format!("tensor {name}"))?;
+        Ok(values)
+    }
+
+    /// Matrix `name`, which must have shape `(rows, cols)`.
+    pub(crate) fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>> {
+        let v = self.values(name, &[rows, cols])?;
+        Array2::from_shape_vec((rows, cols), v).map_err(|e| Error::Format(e.to_string()))
+    }
+
+    /// Vector `name`, which must have length `len`.
+    pub(crate) fn vector(&self, name: &str, len: usize) -> Result<Array1<f32>> {
+        Ok(Array1::from(self.values(name, &[len])?))
+    }
+
+    /// The shape of tensor `name`.
+    pub(crate) fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        self.st
+            .tensor(name)
+            .map(|t| t.shape().to_vec())
+            .map_err(|_| Error::MissingTensor(name.to_string()))
+    }
+}
+
+/// Reads a whole file into memory, as the parsers need the bytes in one slice.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    Ok(std::fs::read(path)?)
+}

@@ -1,0 +1,268 @@
+//! The multi-layer perceptron: a chain of [`Linear`] layers, each followed by an activation.
+
+use ndarray::{Array2, ArrayView2};
+use rand::Rng;
+
+use super::{Activation, Forward, Linear, LinearGrads, NamedLinears};
+use crate::error::{check_finite, Error, Result};
+
+/// A multi-layer perceptron: `layers[i]` followed by `activations[i]`, in order.
+///
+/// The last activation is usually [`Activation::Identity`], so the model outputs logits; losses
+/// apply softmax or sigmoid themselves. Layer `i` is named `"layers.i"` for
+/// [`NamedLinears`].
+///
+/// ```
+/// use rand::{rngs::StdRng, SeedableRng};
+/// use shrink::nn::{Activation, Forward, Mlp};
+///
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let mlp = Mlp::new(&[64, 32, 10], Activation::Relu, &mut rng)?;
+/// assert_eq!(mlp.param_count(), 64 * 32 + 32 + 32 * 10 + 10);
+/// let logits = mlp.forward(ndarray::Array2::zeros((3, 64)).view())?;
+/// assert_eq!(logits.dim(), (3, 10));
+/// # Ok::<(), shrink::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    activations: Vec<Activation>,
+}
+
+/// What a training forward pass keeps for the backward pass.
+#[derive(Debug, Clone)]
+pub struct MlpCache {
+    /// The input of each layer (the batch itself for layer 0).
+    inputs: Vec<Array2<f32>>,
+    /// The pre-activation output of each layer.
+    pre: Vec<Array2<f32>>,
+}
+
+impl Mlp {
+    /// A freshly initialised MLP with the given layer widths (`sizes[0]` inputs, then one entry
+    /// per layer), `hidden` after every layer but the last, and identity after the last.
+    pub fn new(sizes: &[usize], hidden: Activation, rng: &mut impl Rng) -> Result<Self> {
+        if sizes.len() < 2 {
+            return Err(Error::param(
+                "sizes",
+                format!("need an input and at least one layer width, got {sizes:?}"),
+            ));
+        }
+        let layers = sizes
+            .windows(2)
+            .map(|w| Linear::init(w[0], w[1], rng))
+            .collect::<Result<Vec<_>>>()?;
+        let mut activations = vec![hidden; layers.len()];
+        activations[layers.len() - 1] = Activation::Identity;
+        Ok(Mlp {
+            layers,
+            activations,
+        })
+    }
+
+    /// Builds an MLP from existing layers and one activation per layer; each layer's input width
+    /// must equal the previous layer's output width.
+    pub fn from_layers(layers: Vec<Linear>, activations: Vec<Activation>) -> Result<Self> {
+        if layers.is_empty() {
+            return Err(Error::Empty("Mlp needs at least one layer".into()));
+        }
+        if activations.len() != layers.len() {
+            return Err(Error::shape(
+                "Mlp::from_layers activations",
+                layers.len(),
+                activations.len(),
+            ));
+        }
+        for (i, pair) in layers.windows(2).enumerate() {
+            if pair[1].in_features() != pair[0].out_features() {
+                return Err(Error::shape(
+                    if i == 0 { "Mlp layer 1 input" } else { "Mlp layer input" },
+                    pair[0].out_features(),
+                    pair[1].in_features(),
+                ));
+            }
+        }
+        Ok(Mlp {
+            layers,
+            activations,
+        })
+    }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// Mutable access to the layers; their shapes cannot change through it.
+    pub fn layers_mut(&mut self) -> &mut [Linear] {
+        &mut self.layers
+    }
+
+    /// The activation after each layer.
+    pub fn activations(&self) -> &[Activation] {
+        &self.activations
+    }
+
+    /// Layer widths: the input width, then each layer's output width.
+    pub fn sizes(&self) -> Vec<usize> {
+        std::iter::once(self.layers[0].in_features())
+            .chain(self.layers.iter().map(Linear::out_features))
+            .collect()
+    }
+
+    fn check_batch(&self, x: &ArrayView2<f32>, op: &'static str) -> Result<()> {
+        self.layers[0].check_input(x, op)?;
+        check_finite(x.iter(), || format!("{op} input"))
+    }
+
+    /// Forward pass that keeps what [`Mlp::backward`] needs.
+    pub fn forward_train(&self, x: ArrayView2<f32>) -> Result<(Array2<f32>, MlpCache)> {
+        self.check_batch(&x, "Mlp::forward_train")?;
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        let mut pre = Vec::with_capacity(self.layers.len());
+        let mut h = x.to_owned();
+        for (layer, act) in self.layers.iter().zip(&self.activations) {
+            let z = layer.forward_unchecked(h.view());
+            let a = act.forward(z.view());
+            inputs.push(h);
+            pre.push(z);
+            h = a;
+        }
+        Ok((h, MlpCache { inputs, pre }))
+    }
+
+    /// Back-propagates ∂L/∂output through the network, returning one [`LinearGrads`] per layer
+    /// (the input gradient of layer 0 is ∂L/∂x).
+    pub fn backward(
+        &self,
+        cache: &MlpCache,
+        grad_out: ArrayView2<f32>,
+    ) -> Result<Vec<LinearGrads>> {
+        let last = self.layers.len() - 1;
+        let want = cache.pre[last].dim();
+        if grad_out.dim() != want {
+            return Err(Error::shape("Mlp::backward", want, grad_out.dim()));
+        }
+        let mut grads = Vec::with_capacity(self.layers.len());
+        let mut g = grad_out.to_owned();
+        for i in (0..self.layers.len()).rev() {
+            let gz = self.activations[i].backward(cache.pre[i].view(), g.view());
+            let lg = self.layers[i].backward(cache.inputs[i].view(), gz.view())?;
+            g = lg.input.clone();
+            grads.push(lg);
+        }
+        grads.reverse();
+        Ok(grads)
+    }
+
+    /// The activations after hidden layer `index` (0-based; the model's output for the last),
+    /// used for feature distillation and calibration.
+    pub fn hidden(&self, x: ArrayView2<f32>, index: usize) -> Result<Array2<f32>> {
+        if index >= self.layers.len() {
+            return Err(Error::param(
+                "index",
+                format!("layer {index} does not exist (model has {})", self.layers.len()),
+            ));
+        }
+        self.check_batch(&x, "Mlp::hidden")?;
+        let mut h = x.to_owned();
+        for (layer, act) in self.layers.iter().zip(&self.activations).take(index + 1) {
+            h = layer.forward_unchecked(h.view());
+            act.forward_inplace(&mut h);
+        }
+        Ok(h)
+    }
+}
+
+impl Forward for Mlp {
+    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.hidden(x, self.layers.len() - 1)
+    }
+
+    fn in_features(&self) -> usize {
+        self.layers[0].in_features()
+    }
+
+    fn out_features(&self) -> usize {
+        self.layers[self.layers.len() - 1].out_features()
+    }
+
+    fn param_count(&self) -> usize {
+        self.layers.iter().map(Linear::param_count).sum()
+    }
+
+    fn storage_bytes(&self) -> usize {
+        self.param_count() * std::mem::size_of::<f32>()
+    }
+}
+
+impl NamedLinears for Mlp {
+    fn visit_linears(&self, f: &mut dyn FnMut(&str, &Linear)) {
+        for (i, l) in self.layers.iter().enumerate() {
+            f(&format!("layers.{i}"), l);
+        }
+    }
+
+    fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&str, &mut Linear)) {
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            f(&format!("layers.{i}"), l);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_grad_close, numeric_grad};
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn backward_matches_finite_differences_for_every_activation() {
+        for act in [
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Gelu,
+            Activation::GeluTanh,
+        ] {
+            let mut rng = StdRng::seed_from_u64(7);
+            let mlp = Mlp::new(&[4, 6, 5, 3], act, &mut rng).unwrap();
+            let x = Array2::from_shape_fn((3, 4), |_| rng.random_range(-1.0..1.0f32));
+            let r = Array2::from_shape_fn((3, 3), |_| rng.random_range(-1.0..1.0f32));
+            let (_, cache) = mlp.forward_train(x.view()).unwrap();
+            let grads = mlp.backward(&cache, r.view()).unwrap();
+            let num = numeric_grad(&x, |xp| (mlp.forward(xp.view()).unwrap() * &r).sum());
+            assert_grad_close(&grads[0].input, &num, &format!("{act:?} dx"));
+            let w1 = mlp.layers[1].weight().to_owned();
+            let num_w = numeric_grad(&w1, |w| {
+                let mut m = mlp.clone();
+                let b = m.layers[1].bias().to_owned();
+                m.layers[1].set_params(w.clone(), b).unwrap();
+                (m.forward(x.view()).unwrap() * &r).sum()
+            });
+            assert_grad_close(&grads[1].weight, &num_w, &format!("{act:?} dW1"));
+        }
+    }
+
+    #[test]
+    fn rejects_mismatched_layers_and_inputs() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let a = Linear::init(4, 3, &mut rng).unwrap();
+        let b = Linear::init(5, 2, &mut rng).unwrap();
+        assert!(Mlp::from_layers(vec![a, b], vec![Activation::Relu; 2]).is_err());
+        assert!(Mlp::new(&[4], Activation::Relu, &mut rng).is_err());
+        let m = Mlp::new(&[4, 3], Activation::Relu, &mut rng).unwrap();
+        assert!(m.forward(Array2::zeros((2, 5)).view()).is_err());
+        let mut nan = Array2::zeros((1, 4));
+        nan[[0, 1]] = f32::NAN;
+        assert!(matches!(m.forward(nan.view()), Err(Error::NonFinite(_))));
+    }
+
+    #[test]
+    fn names_layers_in_order() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let m = Mlp::new(&[4, 3, 2], Activation::Relu, &mut rng).unwrap();
+        assert_eq!(m.linear_names(), vec!["layers.0", "layers.1"]);
+        assert_eq!(m.sizes(), vec![4, 3, 2]);
+    }
+}

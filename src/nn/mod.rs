@@ -1,0 +1,15 @@
+//! Layers and models: [`Linear`], activations, softmax, the [`Mlp`], and the transformer parts
+//! (LayerNorm, multi-head attention, blocks, the BERT-style encoder), with forward and backward
+//! passes.
+
+mod activation;
+mod linear;
+mod mlp;
+mod model;
+mod softmax;
+
+pub use activation::{erf, sigmoid, Activation};
+pub use linear::{Linear, LinearGrads};
+pub use mlp::{Mlp, MlpCache};
+pub use model::{Forward, NamedLinears};
+pub use softmax::{argmax_rows, log_softmax_rows, softmax_rows};

@@ -1,0 +1,52 @@
+//! The traits every model kind shares: inference on a batch, and a walk over named layers.
+
+use ndarray::{Array2, ArrayView2};
+
+use super::softmax::argmax_rows;
+use super::Linear;
+use crate::error::Result;
+
+/// Inference on a batch of feature rows: the one interface that evaluation, distillation
+/// teachers and compression reports use, implemented by every model kind (f32 now; pruned, sparse
+/// and quantized models implement it too).
+pub trait Forward: Send + Sync {
+    /// Runs the model on `x` of shape (batch, in_features), returning (batch, out_features).
+    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>>;
+
+    /// Width of the input rows.
+    fn in_features(&self) -> usize;
+
+    /// Width of the output rows.
+    fn out_features(&self) -> usize;
+
+    /// Number of parameters (every stored weight, bias and norm scale, zero or not).
+    fn param_count(&self) -> usize;
+
+    /// Exact bytes needed to store the parameters in the model's own format (values plus any
+    /// scales, zero points or indices), excluding configuration metadata.
+    fn storage_bytes(&self) -> usize;
+
+    /// Predicted class per row: the argmax of the outputs, or for a single output column (a
+    /// binary classifier's logit) 1 where it is positive.
+    fn predict(&self, x: ArrayView2<f32>) -> Result<Vec<usize>> {
+        Ok(argmax_rows(self.forward(x)?.view()))
+    }
+}
+
+/// A model made of named [`Linear`] layers plus glue, so a compression technique can visit every
+/// layer of an [`Mlp`](super::Mlp) or an [`Encoder`](super::Encoder) by a stable name
+/// (`"layers.1"`, `"blocks.0.attn.q"`) and be written once.
+pub trait NamedLinears {
+    /// Calls `f` with every linear layer and its name, in forward order.
+    fn visit_linears(&self, f: &mut dyn FnMut(&str, &Linear));
+
+    /// Calls `f` with every linear layer and its name, in forward order, mutably.
+    fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&str, &mut Linear));
+
+    /// The names of all linear layers, in forward order.
+    fn linear_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        self.visit_linears(&mut |name, _| names.push(name.to_string()));
+        names
+    }
+}

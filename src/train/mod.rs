@@ -1,0 +1,1 @@
+//! Training: losses, optimizers, penalties and the trainer.
