@@ -3,13 +3,22 @@
 //! passes.
 
 mod activation;
+mod attention;
+mod encoder;
+mod layer_norm;
 mod linear;
 mod mlp;
 mod model;
 mod softmax;
+mod transformer;
 
 pub use activation::{erf, sigmoid, Activation};
+pub use attention::MultiHeadAttention;
+pub(crate) use encoder::Embeddings;
+pub use encoder::{Encoder, EncoderConfig};
+pub use layer_norm::{LayerNorm, LayerNormGrads};
 pub use linear::{Linear, LinearGrads};
 pub use mlp::{Mlp, MlpCache};
 pub use model::{Forward, NamedLinears};
 pub use softmax::{argmax_rows, log_softmax_rows, softmax_rows};
+pub use transformer::{BlockConfig, NormPlacement, TransformerBlock};

@@ -1,0 +1,240 @@
+//! Loading Hugging Face BERT-style encoders (BERT, and checkpoints with its parameter names
+//! such as MiniLM or sentence-transformers' BERT models) from `model.safetensors` and
+//! `config.json`.
+//!
+//! Parameter names, with or without a leading `bert.`, and LayerNorms named either
+//! `{weight,bias}` or the older `{gamma,beta}`:
+//!
+//! ```text
+//! embeddings.{word,position,token_type}_embeddings.weight     embeddings.LayerNorm.*
+//! encoder.layer.N.attention.self.{query,key,value}.*          → blocks.N.attn.{q,k,v}
+//! encoder.layer.N.attention.output.dense.*                    → blocks.N.attn.o
+//! encoder.layer.N.attention.output.LayerNorm.*                → blocks.N.ln1
+//! encoder.layer.N.intermediate.dense.*                        → blocks.N.ffn.in
+//! encoder.layer.N.output.dense.*                              → blocks.N.ffn.out
+//! encoder.layer.N.output.LayerNorm.*                          → blocks.N.ln2
+//! ```
+//!
+//! Other tensors (the pooler, `position_ids`, task heads) are ignored. BERT is post-LN with
+//! an embedding LayerNorm and bidirectional attention.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::encoder_file::{load_encoder, Names};
+use super::tensors::{read_file, TensorReader};
+use crate::error::{Error, Result};
+use crate::nn::{Activation, Encoder, EncoderConfig, NormPlacement};
+
+/// The fields of a Hugging Face BERT `config.json` that define the architecture.
+#[derive(Deserialize)]
+struct HfBertConfig {
+    hidden_size: usize,
+    num_attention_heads: usize,
+    num_hidden_layers: usize,
+    intermediate_size: usize,
+    vocab_size: usize,
+    max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+    #[serde(default)]
+    position_embedding_type: Option<String>,
+}
+
+fn default_type_vocab() -> usize {
+    2
+}
+
+fn default_eps() -> f64 {
+    1e-12
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+
+impl EncoderConfig {
+    /// The configuration of a Hugging Face BERT model from the text of its `config.json`:
+    /// post-LN, bidirectional, with the sizes, `layer_norm_eps` and `hidden_act` given there.
+    /// Errors with [`Error::Format`] on invalid JSON or missing fields and with
+    /// [`Error::InvalidParam`] on unsupported or invalid values.
+    pub fn from_hf_bert_json(config_json: &str) -> Result<EncoderConfig> {
+        let hf: HfBertConfig = serde_json::from_str(config_json)
+            .map_err(|e| Error::Format(format!("bad BERT config.json: {e}")))?;
+        if let Some(kind) = hf.position_embedding_type.as_deref() {
+            if kind != "absolute" {
+                return Err(Error::param(
+                    "position_embedding_type",
+                    format!("only \"absolute\" position embeddings are supported, got {kind:?}"),
+                ));
+            }
+        }
+        let activation = Activation::from_name(&hf.hidden_act).ok_or_else(|| {
+            Error::param(
+                "hidden_act",
+                format!("unsupported activation {:?}", hf.hidden_act),
+            )
+        })?;
+        let eps = hf.layer_norm_eps as f32;
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(Error::param(
+                "layer_norm_eps",
+                format!(
+                    "must be positive and finite in f32, got {}",
+                    hf.layer_norm_eps
+                ),
+            ));
+        }
+        let config = EncoderConfig {
+            vocab_size: hf.vocab_size,
+            hidden_size: hf.hidden_size,
+            num_heads: hf.num_attention_heads,
+            num_layers: hf.num_hidden_layers,
+            intermediate_size: hf.intermediate_size,
+            max_positions: hf.max_position_embeddings,
+            type_vocab_size: hf.type_vocab_size,
+            layer_norm_eps: eps,
+            activation,
+            placement: NormPlacement::PostLn,
+            causal: false,
+        };
+        config.check()?;
+        Ok(config)
+    }
+}
+
+/// The Hugging Face names (without prefix) of one of this crate's encoder tensor names; two
+/// candidates for LayerNorm parameters (`weight`/`gamma`, `bias`/`beta`).
+fn hf_names(name: &str) -> Vec<String> {
+    let table = match name {
+        "embeddings.word" => Some("word"),
+        "embeddings.position" => Some("position"),
+        "embeddings.token_type" => Some("token_type"),
+        _ => None,
+    };
+    if let Some(table) = table {
+        return vec![format!("embeddings.{table}_embeddings.weight")];
+    }
+    let (module, param) = name.rsplit_once('.').unwrap_or((name, ""));
+    let module_hf = match module.split('.').collect::<Vec<_>>().as_slice() {
+        ["embeddings", "norm"] => "embeddings.LayerNorm".to_string(),
+        ["blocks", i, "attn", p] => {
+            let part = match *p {
+                "q" => "self.query",
+                "k" => "self.key",
+                "v" => "self.value",
+                _ => "output.dense",
+            };
+            format!("encoder.layer.{i}.attention.{part}")
+        }
+        ["blocks", i, "ln1"] => format!("encoder.layer.{i}.attention.output.LayerNorm"),
+        ["blocks", i, "ffn", "in"] => format!("encoder.layer.{i}.intermediate.dense"),
+        ["blocks", i, "ffn", "out"] => format!("encoder.layer.{i}.output.dense"),
+        ["blocks", i, "ln2"] => format!("encoder.layer.{i}.output.LayerNorm"),
+        _ => module.to_string(),
+    };
+    let mut names = vec![format!("{module_hf}.{param}")];
+    if module_hf.ends_with("LayerNorm") {
+        let old = if param == "weight" { "gamma" } else { "beta" };
+        names.push(format!("{module_hf}.{old}"));
+    }
+    names
+}
+
+impl Encoder {
+    /// Loads a Hugging Face BERT-style encoder from the bytes of its `model.safetensors` (F32,
+    /// F16 or BF16) and the text of its `config.json`.
+    ///
+    /// Errors: [`Error::Format`] for a malformed file or config, [`Error::InvalidParam`] for an
+    /// unsupported configuration, [`Error::MissingTensor`] naming the first absent tensor,
+    /// [`Error::ShapeMismatch`] for a tensor of the wrong shape and [`Error::NonFinite`] for
+    /// NaN or infinite weights.
+    pub fn from_hf_bert(safetensors_bytes: &[u8], config_json: &str) -> Result<Encoder> {
+        let config = EncoderConfig::from_hf_bert_json(config_json)?;
+        let reader = TensorReader::new(safetensors_bytes)?;
+        let prefix = if !reader.has("embeddings.word_embeddings.weight")
+            && reader.has("bert.embeddings.word_embeddings.weight")
+        {
+            "bert."
+        } else {
+            ""
+        };
+        let candidates = |name: &str| {
+            hf_names(name)
+                .into_iter()
+                .map(|n| format!("{prefix}{n}"))
+                .collect()
+        };
+        load_encoder(config, &Names::new(&reader, &candidates))
+    }
+
+    /// Loads a Hugging Face BERT-style encoder from a `model.safetensors` file and its
+    /// `config.json`; see [`Encoder::from_hf_bert`].
+    pub fn load_hf_bert(
+        model_path: impl AsRef<Path>,
+        config_path: impl AsRef<Path>,
+    ) -> Result<Encoder> {
+        let config = std::fs::read_to_string(config_path)?;
+        Encoder::from_hf_bert(&read_file(model_path.as_ref())?, &config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_names_to_hugging_face() {
+        assert_eq!(
+            hf_names("embeddings.word"),
+            ["embeddings.word_embeddings.weight"]
+        );
+        assert_eq!(
+            hf_names("blocks.3.attn.o.bias"),
+            ["encoder.layer.3.attention.output.dense.bias"]
+        );
+        assert_eq!(
+            hf_names("blocks.0.ln2.weight"),
+            [
+                "encoder.layer.0.output.LayerNorm.weight",
+                "encoder.layer.0.output.LayerNorm.gamma"
+            ]
+        );
+        assert_eq!(
+            hf_names("embeddings.norm.bias"),
+            ["embeddings.LayerNorm.bias", "embeddings.LayerNorm.beta"]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        let base = r#"{"hidden_size": 8, "num_hidden_layers": 1, "intermediate_size": 16,
+            "vocab_size": 10, "max_position_embeddings": 4"#;
+        let heads = r#", "num_attention_heads": 2"#;
+        assert!(EncoderConfig::from_hf_bert_json(&format!("{base}{heads}}}")).is_ok());
+        for (extra, want) in [
+            (format!(r#"{heads}, "hidden_act": "swish""#), "hidden_act"),
+            (
+                format!(r#"{heads}, "position_embedding_type": "relative_key""#),
+                "position_embedding_type",
+            ),
+            (format!(r#"{heads}, "layer_norm_eps": 0"#), "layer_norm_eps"),
+            (r#", "num_attention_heads": 3"#.to_string(), "heads"),
+        ] {
+            let json = format!("{base}{extra}}}");
+            match EncoderConfig::from_hf_bert_json(&json) {
+                Err(Error::InvalidParam { name, .. }) => assert_eq!(name, want, "{json}"),
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            EncoderConfig::from_hf_bert_json("{\"hidden_size\": 8"),
+            Err(Error::Format(_))
+        ));
+    }
+}

@@ -1,0 +1,470 @@
+//! A BERT-style (or GPT-2-style) transformer encoder over token ids, with mean pooling.
+//!
+//! For a sequence of `seq` token ids `t`, token types `τ` (0 when absent) and positions
+//! `0..seq`:
+//!
+//! ```text
+//! e = E_word[t] + E_pos[0..seq] (+ E_type[τ])                      (seq, hidden)
+//! h₀ = LN_emb(e)          post-LN only (BERT); pre-LN uses e as is
+//! hₗ = blockₗ(hₗ₋₁, mask, causal)   for l = 1..num_layers
+//! y = LN_final(h_L)       pre-LN only (GPT-2's ln_f); post-LN uses h_L as is
+//! pooled = Σ_{i real} yᵢ / #real                                    (hidden)
+//! ```
+
+use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+use super::{Activation, BlockConfig, LayerNorm, Linear, NamedLinears, NormPlacement};
+use super::{Forward, TransformerBlock};
+use crate::error::{Error, Result};
+
+/// Everything that defines an [`Encoder`]'s shape and behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EncoderConfig {
+    /// Number of token ids.
+    pub vocab_size: usize,
+    /// Model width.
+    pub hidden_size: usize,
+    /// Attention heads per block; must divide `hidden_size`.
+    pub num_heads: usize,
+    /// Number of transformer blocks.
+    pub num_layers: usize,
+    /// Feed-forward inner width.
+    pub intermediate_size: usize,
+    /// Longest sequence (rows of the position embedding).
+    pub max_positions: usize,
+    /// Number of token types (segments); 0 for no token-type embedding.
+    pub type_vocab_size: usize,
+    /// LayerNorm `ε`.
+    pub layer_norm_eps: f32,
+    /// Feed-forward activation.
+    pub activation: Activation,
+    /// LayerNorm arrangement; also decides the embedding LayerNorm (post-LN) or the final
+    /// LayerNorm (pre-LN).
+    pub placement: NormPlacement,
+    /// Whether attention is causal (each token sees only itself and earlier tokens).
+    pub causal: bool,
+}
+
+impl EncoderConfig {
+    /// Checks every value, naming the first bad one.
+    pub fn check(&self) -> Result<()> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("num_layers", self.num_layers),
+            ("max_positions", self.max_positions),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(Error::param(name, "must be positive, got 0"));
+            }
+        }
+        self.block_config().check()
+    }
+
+    /// The configuration shared by every block.
+    pub fn block_config(&self) -> BlockConfig {
+        BlockConfig {
+            hidden: self.hidden_size,
+            heads: self.num_heads,
+            intermediate: self.intermediate_size,
+            activation: self.activation,
+            placement: self.placement,
+            layer_norm_eps: self.layer_norm_eps,
+        }
+    }
+}
+
+/// A transformer encoder: token, position and optional token-type embeddings, an embedding
+/// LayerNorm (post-LN), a stack of [`TransformerBlock`]s and a final LayerNorm (pre-LN).
+///
+/// Block `i`'s linear layers are named `"blocks.{i}.attn.q"` … `"blocks.{i}.ffn.out"` for
+/// [`NamedLinears`].
+///
+/// ```
+/// use rand::{rngs::StdRng, SeedableRng};
+/// use shrink::nn::{Activation, Encoder, EncoderConfig, NormPlacement};
+///
+/// let config = EncoderConfig {
+///     vocab_size: 50, hidden_size: 16, num_heads: 2, num_layers: 2, intermediate_size: 32,
+///     max_positions: 10, type_vocab_size: 2, layer_norm_eps: 1e-12,
+///     activation: Activation::Gelu, placement: NormPlacement::PostLn, causal: false,
+/// };
+/// let encoder = Encoder::new(config, &mut StdRng::seed_from_u64(0))?;
+/// let states = encoder.forward(&[1, 7, 3], None, None)?;
+/// assert_eq!(states.dim(), (3, 16));
+/// # Ok::<(), shrink::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoder {
+    config: EncoderConfig,
+    word: Array2<f32>,
+    position: Array2<f32>,
+    token_type: Option<Array2<f32>>,
+    embedding_norm: Option<LayerNorm>,
+    blocks: Vec<TransformerBlock>,
+    final_norm: Option<LayerNorm>,
+}
+
+/// The parameters of an [`Encoder`] other than its blocks, as stored in files.
+pub(crate) struct Embeddings {
+    pub(crate) word: Array2<f32>,
+    pub(crate) position: Array2<f32>,
+    pub(crate) token_type: Option<Array2<f32>>,
+    pub(crate) embedding_norm: Option<LayerNorm>,
+    pub(crate) final_norm: Option<LayerNorm>,
+}
+
+impl Encoder {
+    /// A freshly initialised encoder: embeddings from N(0, 0.02²) as BERT, blocks as
+    /// [`TransformerBlock::new`], LayerNorms with `γ = 1`, `β = 0`.
+    pub fn new(config: EncoderConfig, rng: &mut impl Rng) -> Result<Self> {
+        config.check()?;
+        let normal = Normal::new(0.0f32, 0.02)
+            .map_err(|e| Error::param("init", format!("normal distribution: {e}")))?;
+        let h = config.hidden_size;
+        let mut table = |rows: usize| Array2::from_shape_fn((rows, h), |_| normal.sample(rng));
+        let word = table(config.vocab_size);
+        let position = table(config.max_positions);
+        let token_type = (config.type_vocab_size > 0).then(|| table(config.type_vocab_size));
+        let norm = || LayerNorm::identity(h, config.layer_norm_eps);
+        let (embedding_norm, final_norm) = match config.placement {
+            NormPlacement::PostLn => (Some(norm()?), None),
+            NormPlacement::PreLn => (None, Some(norm()?)),
+        };
+        let block_config = config.block_config();
+        let blocks = (0..config.num_layers)
+            .map(|_| TransformerBlock::new(&block_config, rng))
+            .collect::<Result<Vec<_>>>()?;
+        let parts = Embeddings {
+            word,
+            position,
+            token_type,
+            embedding_norm,
+            final_norm,
+        };
+        Encoder::from_parts(config, parts, blocks)
+    }
+
+    /// Assembles an encoder from loaded parts, checking every shape against `config`.
+    pub(crate) fn from_parts(
+        config: EncoderConfig,
+        parts: Embeddings,
+        blocks: Vec<TransformerBlock>,
+    ) -> Result<Self> {
+        config.check()?;
+        let h = config.hidden_size;
+        let tables = [
+            ("word embeddings", Some(&parts.word), config.vocab_size),
+            (
+                "position embeddings",
+                Some(&parts.position),
+                config.max_positions,
+            ),
+            (
+                "token type embeddings",
+                parts.token_type.as_ref(),
+                config.type_vocab_size,
+            ),
+        ];
+        for (what, table, rows) in tables {
+            let got = table.map_or((0, h), |t| t.dim());
+            if got != (rows, h) {
+                return Err(Error::ShapeMismatch {
+                    op: "Encoder",
+                    expected: format!("{what} ({rows}, {h})"),
+                    got: format!("{got:?}"),
+                });
+            }
+        }
+        for (what, t) in [("word", &parts.word), ("position", &parts.position)]
+            .into_iter()
+            .chain(parts.token_type.as_ref().map(|t| ("token type", t)))
+        {
+            crate::error::check_finite(t.iter(), || format!("{what} embeddings"))?;
+        }
+        let want_emb = config.placement == NormPlacement::PostLn;
+        if parts.embedding_norm.is_some() != want_emb || parts.final_norm.is_some() == want_emb {
+            return Err(Error::Format(format!(
+                "{:?} encoder needs {} LayerNorm",
+                config.placement,
+                if want_emb { "an embedding" } else { "a final" }
+            )));
+        }
+        for ln in parts.embedding_norm.iter().chain(&parts.final_norm) {
+            if ln.dim() != h {
+                return Err(Error::shape("Encoder LayerNorm width", h, ln.dim()));
+            }
+        }
+        if blocks.len() != config.num_layers {
+            return Err(Error::shape(
+                "Encoder block count",
+                config.num_layers,
+                blocks.len(),
+            ));
+        }
+        let want = config.block_config();
+        for (i, b) in blocks.iter().enumerate() {
+            if b.config() != want {
+                return Err(Error::ShapeMismatch {
+                    op: "Encoder block",
+                    expected: format!("block {i}: {want:?}"),
+                    got: format!("{:?}", b.config()),
+                });
+            }
+        }
+        Ok(Encoder {
+            config,
+            word: parts.word,
+            position: parts.position,
+            token_type: parts.token_type,
+            embedding_norm: parts.embedding_norm,
+            blocks,
+            final_norm: parts.final_norm,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EncoderConfig {
+        &self.config
+    }
+
+    /// The transformer blocks, in order.
+    pub fn blocks(&self) -> &[TransformerBlock] {
+        &self.blocks
+    }
+
+    /// The word embedding table, (vocab_size, hidden).
+    pub fn word_embeddings(&self) -> ArrayView2<'_, f32> {
+        self.word.view()
+    }
+
+    /// The position embedding table, (max_positions, hidden).
+    pub fn position_embeddings(&self) -> ArrayView2<'_, f32> {
+        self.position.view()
+    }
+
+    /// The token-type embedding table, (type_vocab_size, hidden), if the model has one.
+    pub fn token_type_embeddings(&self) -> Option<ArrayView2<'_, f32>> {
+        self.token_type.as_ref().map(|t| t.view())
+    }
+
+    /// The LayerNorm applied to the embeddings (post-LN models).
+    pub fn embedding_norm(&self) -> Option<&LayerNorm> {
+        self.embedding_norm.as_ref()
+    }
+
+    /// The LayerNorm applied after the last block (pre-LN models).
+    pub fn final_norm(&self) -> Option<&LayerNorm> {
+        self.final_norm.as_ref()
+    }
+
+    /// Number of parameters: embeddings, LayerNorms and blocks.
+    pub fn param_count(&self) -> usize {
+        self.word.len()
+            + self.position.len()
+            + self.token_type.as_ref().map_or(0, Array2::len)
+            + self
+                .embedding_norm
+                .iter()
+                .chain(&self.final_norm)
+                .map(LayerNorm::param_count)
+                .sum::<usize>()
+            + self.blocks.iter().map(Forward::param_count).sum::<usize>()
+    }
+
+    /// Bytes needed to store the parameters as f32.
+    pub fn storage_bytes(&self) -> usize {
+        self.param_count() * std::mem::size_of::<f32>()
+    }
+
+    /// Hidden states (seq, hidden) for one sequence of token ids.
+    ///
+    /// `token_types` defaults to all zeros; `mask[i]` is `false` for padding, which other tokens
+    /// do not attend to (padding positions still get an output). Errors on an empty sequence, a
+    /// sequence longer than `max_positions`, a token id ≥ `vocab_size`, a token type ≥
+    /// `type_vocab_size` (or any token type when the model has none), a mask or type length
+    /// that differs from the sequence length, or a mask that leaves a token nothing to attend
+    /// to.
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        token_types: Option<&[u32]>,
+        mask: Option<&[bool]>,
+    ) -> Result<Array2<f32>> {
+        let mut h = self.embed(ids, token_types)?;
+        super::attention::check_mask(ids.len(), mask, self.config.causal)?;
+        if let Some(ln) = &self.embedding_norm {
+            h = ln.forward_unchecked(h.view());
+        }
+        for block in &self.blocks {
+            h = block.forward_unchecked(h.view(), mask, self.config.causal);
+        }
+        if let Some(ln) = &self.final_norm {
+            h = ln.forward_unchecked(h.view());
+        }
+        Ok(h)
+    }
+
+    /// The summed embeddings (seq, hidden), after checking ids and types.
+    fn embed(&self, ids: &[u32], token_types: Option<&[u32]>) -> Result<Array2<f32>> {
+        let seq = ids.len();
+        if seq == 0 {
+            return Err(Error::Empty("token id sequence".into()));
+        }
+        if seq > self.config.max_positions {
+            return Err(Error::param(
+                "ids",
+                format!(
+                    "sequence of {seq} tokens is longer than max_positions {}",
+                    self.config.max_positions
+                ),
+            ));
+        }
+        let mut h = self.position.slice(s![..seq, ..]).to_owned();
+        for (i, (&id, mut row)) in ids.iter().zip(h.rows_mut()).enumerate() {
+            let word = lookup(&self.word, id).ok_or_else(|| {
+                Error::param(
+                    "ids",
+                    format!(
+                        "token id {id} at position {i} is out of range for vocab_size {}",
+                        self.config.vocab_size
+                    ),
+                )
+            })?;
+            row += &word;
+        }
+        match (token_types, &self.token_type) {
+            (None, _) => {
+                if let Some(table) = &self.token_type {
+                    h += &table.row(0);
+                }
+            }
+            (Some(types), _) if types.len() != seq => {
+                return Err(Error::shape("Encoder token types length", seq, types.len()));
+            }
+            (Some(types), table) => {
+                for (i, (&t, mut row)) in types.iter().zip(h.rows_mut()).enumerate() {
+                    let emb = table
+                        .as_ref()
+                        .and_then(|tab| lookup(tab, t))
+                        .ok_or_else(|| {
+                            Error::param(
+                                "token_types",
+                                format!(
+                                    "token type {t} at position {i} is out of range for \
+                                 type_vocab_size {}",
+                                    self.config.type_vocab_size
+                                ),
+                            )
+                        })?;
+                    row += &emb;
+                }
+            }
+        }
+        Ok(h)
+    }
+
+    /// Hidden states (batch, seq, hidden) for a batch of id rows (batch, seq).
+    ///
+    /// `attention_mask` follows Hugging Face: 1 (any non-zero) for a real token, 0 for padding.
+    /// Each row is run as [`Encoder::forward`] and errors the same way.
+    pub fn forward_batch(
+        &self,
+        ids: ArrayView2<u32>,
+        token_types: Option<ArrayView2<u32>>,
+        attention_mask: Option<ArrayView2<u8>>,
+    ) -> Result<Array3<f32>> {
+        let dim = ids.dim();
+        for (what, d) in [
+            ("Encoder token_types shape", token_types.map(|t| t.dim())),
+            (
+                "Encoder attention_mask shape",
+                attention_mask.map(|m| m.dim()),
+            ),
+        ] {
+            if let Some(d) = d.filter(|&d| d != dim) {
+                return Err(Error::shape(what, dim, d));
+            }
+        }
+        if dim.0 == 0 {
+            return Err(Error::Empty("batch of token ids".into()));
+        }
+        let mut out = Array3::zeros((dim.0, dim.1, self.config.hidden_size));
+        for (b, mut dest) in out.outer_iter_mut().enumerate() {
+            let ids = ids.row(b).to_vec();
+            let types = token_types.map(|t| t.row(b).to_vec());
+            let mask: Option<Vec<bool>> =
+                attention_mask.map(|m| m.row(b).iter().map(|&v| v != 0).collect());
+            dest.assign(&self.forward(&ids, types.as_deref(), mask.as_deref())?);
+        }
+        Ok(out)
+    }
+
+    /// Sentence embeddings (batch, hidden): [`Encoder::forward_batch`] followed by
+    /// [`Encoder::mean_pool_states`].
+    pub fn mean_pool(
+        &self,
+        ids: ArrayView2<u32>,
+        token_types: Option<ArrayView2<u32>>,
+        attention_mask: Option<ArrayView2<u8>>,
+    ) -> Result<Array2<f32>> {
+        let states = self.forward_batch(ids, token_types, attention_mask)?;
+        Encoder::mean_pool_states(states.view(), attention_mask)
+    }
+
+    /// Mean of the hidden states (batch, seq, hidden) over the real tokens of each row
+    /// (`attention_mask` non-zero; every token when `None`), giving (batch, hidden). Errors if
+    /// the mask shape differs or a row has no real token.
+    pub fn mean_pool_states(
+        states: ArrayView3<f32>,
+        attention_mask: Option<ArrayView2<u8>>,
+    ) -> Result<Array2<f32>> {
+        let (batch, seq, hidden) = states.dim();
+        if let Some(m) = attention_mask.filter(|m| m.dim() != (batch, seq)) {
+            return Err(Error::shape("mean pool mask shape", (batch, seq), m.dim()));
+        }
+        let mut out = Array2::zeros((batch, hidden));
+        for (b, mut dest) in out.outer_iter_mut().enumerate() {
+            let keep: Vec<usize> = (0..seq)
+                .filter(|&i| attention_mask.is_none_or(|m| m[[b, i]] != 0))
+                .collect();
+            if keep.is_empty() {
+                return Err(Error::Empty(format!("row {b} has no real token to pool")));
+            }
+            let sum: Array1<f32> = states
+                .index_axis(Axis(0), b)
+                .select(Axis(0), &keep)
+                .sum_axis(Axis(0));
+            dest.assign(&(sum / keep.len() as f32));
+        }
+        Ok(out)
+    }
+
+    /// Mutable access to the blocks for compression methods; shapes cannot change through it.
+    pub(crate) fn blocks_mut(&mut self) -> &mut [TransformerBlock] {
+        &mut self.blocks
+    }
+}
+
+/// Row `id` of `table`, if it exists.
+fn lookup(table: &Array2<f32>, id: u32) -> Option<ndarray::ArrayView1<'_, f32>> {
+    let i = usize::try_from(id).ok()?;
+    (i < table.nrows()).then(|| table.row(i))
+}
+
+impl NamedLinears for Encoder {
+    fn visit_linears(&self, f: &mut dyn FnMut(&str, &Linear)) {
+        for (i, block) in self.blocks.iter().enumerate() {
+            block.visit_linears(&mut |name, l| f(&format!("blocks.{i}.{name}"), l));
+        }
+    }
+
+    fn visit_linears_mut(&mut self, f: &mut dyn FnMut(&str, &mut Linear)) {
+        for (i, block) in self.blocks_mut().iter_mut().enumerate() {
+            block.visit_linears_mut(&mut |name, l| f(&format!("blocks.{i}.{name}"), l));
+        }
+    }
+}
