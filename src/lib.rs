@@ -15,7 +15,7 @@
 //! - [`eval`]: accuracy, macro-F1, confusion matrix, model sizes and latency;
 //! - [`io`]: safetensors files for every model, and Hugging Face BERT checkpoints.
 //!
-//! ```ignore
+//! ```
 //! use rand::{rngs::StdRng, SeedableRng};
 //! use shrink::data::{Dataset, StandardScaler};
 //! use shrink::nn::{Activation, Mlp};
@@ -50,3 +50,8 @@ mod testing;
 pub use data::Dataset;
 pub use error::{Error, Result};
 pub use nn::Forward;
+
+/// The README's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -7,6 +7,14 @@ use rand_distr::{Distribution, Normal};
 use super::Dataset;
 use crate::error::{Error, Result};
 
+/// A zero-mean normal distribution with standard deviation `std`, which must be finite and ≥ 0.
+fn gaussian(name: &'static str, std: f32) -> Result<Normal<f32>> {
+    if !(std >= 0.0 && std.is_finite()) {
+        return Err(Error::param(name, format!("must be finite and ≥ 0, got {std}")));
+    }
+    Normal::new(0.0f32, std).map_err(|e| Error::param(name, e.to_string()))
+}
+
 /// Gaussian blobs: `n_classes` clusters of `per_class` points in `dim` dimensions, centres drawn
 /// uniformly from [−5, 5]^dim, points drawn around them with standard deviation `spread`.
 pub fn blobs(per_class: usize, n_classes: usize, dim: usize, spread: f32, seed: u64) -> Result<Dataset> {
@@ -16,8 +24,7 @@ pub fn blobs(per_class: usize, n_classes: usize, dim: usize, spread: f32, seed: 
             format!("sizes must be positive, got per_class={per_class}, n_classes={n_classes}, dim={dim}"),
         ));
     }
-    let normal = Normal::new(0.0f32, spread)
-        .map_err(|_| Error::param("spread", format!("must be finite and ≥ 0, got {spread}")))?;
+    let normal = gaussian("spread", spread)?;
     let mut rng = StdRng::seed_from_u64(seed);
     let centres = Array2::from_shape_fn((n_classes, dim), |_| rng.random_range(-5.0..5.0f32));
     let n = per_class * n_classes;
@@ -34,8 +41,7 @@ pub fn two_spirals(per_class: usize, noise: f32, seed: u64) -> Result<Dataset> {
     if per_class == 0 {
         return Err(Error::param("per_class", "must be positive, got 0"));
     }
-    let normal = Normal::new(0.0f32, noise)
-        .map_err(|_| Error::param("noise", format!("must be finite and ≥ 0, got {noise}")))?;
+    let normal = gaussian("noise", noise)?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut features = Array2::zeros((2 * per_class, 2));
     let mut labels = Vec::with_capacity(2 * per_class);

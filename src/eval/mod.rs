@@ -1,1 +1,10 @@
-//! Evaluation: metrics, sizes and latency.
+//! Evaluation: accuracy, macro-F1 and the confusion matrix of any [`Forward`](crate::Forward)
+//! model, and its latency. Parameter counts and exact storage bytes come from
+//! [`Forward::param_count`](crate::Forward::param_count) and
+//! [`Forward::storage_bytes`](crate::Forward::storage_bytes).
+
+mod latency;
+mod metrics;
+
+pub use latency::{measure_latency, Latency};
+pub use metrics::{accuracy, confusion_matrix, evaluate, macro_f1, Metrics};

@@ -36,7 +36,12 @@ impl TensorWriter {
         Ok(w)
     }
 
-    fn add_f32(&mut self, name: impl Into<String>, shape: Vec<usize>, values: impl Iterator<Item = f32>) {
+    fn add_f32(
+        &mut self,
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        values: impl Iterator<Item = f32>,
+    ) {
         let bytes = values.flat_map(f32::to_le_bytes).collect();
         self.tensors.push((name.into(), shape, bytes));
     }
@@ -80,7 +85,12 @@ impl<'a> TensorReader<'a> {
             .map_err(|e| Error::Format(format!("not a valid safetensors file: {e}")))?;
         let (_, meta) = SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::Format(format!("not a valid safetensors file: {e}")))?;
-        let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+        let metadata = meta
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         Ok(TensorReader { st, metadata })
     }
 
@@ -96,7 +106,9 @@ impl<'a> TensorReader<'a> {
     pub(crate) fn config<C: serde::de::DeserializeOwned>(&self, kind: &str) -> Result<C> {
         let found = self.meta(KIND_KEY)?;
         if found != kind {
-            return Err(Error::Format(format!("file holds a `{found}`, not a `{kind}`")));
+            return Err(Error::Format(format!(
+                "file holds a `{found}`, not a `{kind}`"
+            )));
         }
         serde_json::from_str(self.meta(CONFIG_KEY)?)
             .map_err(|e| Error::Format(format!("bad {kind} config: {e}")))

@@ -66,8 +66,9 @@ impl Linear {
             ));
         }
         let bound = 1.0 / (in_features as f32).sqrt();
-        let weight =
-            Array2::from_shape_fn((out_features, in_features), |_| rng.random_range(-bound..bound));
+        let weight = Array2::from_shape_fn((out_features, in_features), |_| {
+            rng.random_range(-bound..bound)
+        });
         let bias = Array1::from_shape_fn(out_features, |_| rng.random_range(-bound..bound));
         Ok(Linear { weight, bias })
     }
@@ -86,7 +87,9 @@ impl Linear {
     /// The shapes cannot change through this view.
     pub fn params_mut(&mut self) -> (&mut [f32], &mut [f32]) {
         (
-            self.weight.as_slice_mut().expect("weight is kept in standard layout"),
+            self.weight
+                .as_slice_mut()
+                .expect("weight is kept in standard layout"),
             self.bias.as_slice_mut().expect("bias is contiguous"),
         )
     }
@@ -148,7 +151,11 @@ impl Linear {
     /// unchanged.
     pub fn set_params(&mut self, weight: Array2<f32>, bias: Array1<f32>) -> Result<()> {
         if weight.dim() != self.weight.dim() {
-            return Err(Error::shape("Linear::set_params", self.weight.dim(), weight.dim()));
+            return Err(Error::shape(
+                "Linear::set_params",
+                self.weight.dim(),
+                weight.dim(),
+            ));
         }
         *self = Linear::new(weight, bias)?;
         Ok(())
@@ -191,7 +198,10 @@ mod tests {
         assert_grad_close(&g.weight, &num_w, "dW");
         let b2 = layer.bias.clone().insert_axis(Axis(0));
         let num_b = numeric_grad(&b2, |b| {
-            loss(&Linear::new(layer.weight.clone(), b.row(0).to_owned()).unwrap(), &x)
+            loss(
+                &Linear::new(layer.weight.clone(), b.row(0).to_owned()).unwrap(),
+                &x,
+            )
         });
         assert_grad_close(&g.bias.insert_axis(Axis(0)), &num_b, "db");
     }

@@ -76,7 +76,11 @@ impl Mlp {
         for (i, pair) in layers.windows(2).enumerate() {
             if pair[1].in_features() != pair[0].out_features() {
                 return Err(Error::shape(
-                    if i == 0 { "Mlp layer 1 input" } else { "Mlp layer input" },
+                    if i == 0 {
+                        "Mlp layer 1 input"
+                    } else {
+                        "Mlp layer input"
+                    },
                     pair[0].out_features(),
                     pair[1].in_features(),
                 ));
@@ -161,7 +165,10 @@ impl Mlp {
         if index >= self.layers.len() {
             return Err(Error::param(
                 "index",
-                format!("layer {index} does not exist (model has {})", self.layers.len()),
+                format!(
+                    "layer {index} does not exist (model has {})",
+                    self.layers.len()
+                ),
             ));
         }
         self.check_batch(&x, "Mlp::hidden")?;

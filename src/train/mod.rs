@@ -1,1 +1,10 @@
-//! Training: losses, optimizers, penalties and the trainer.
+//! Training: losses, optimizers (SGD with momentum, Adam/AdamW), an L1 penalty and the
+//! [`Trainer`] loop with validation, early stopping and callbacks.
+
+mod loss;
+mod optim;
+mod trainer;
+
+pub use loss::{binary_cross_entropy, kl_div_with_temperature, mse, softmax_cross_entropy, Loss};
+pub use optim::{Adam, Optimizer, Sgd};
+pub use trainer::{EpochStats, History, Objective, Trainer, TrainEvent};
