@@ -51,7 +51,10 @@ fn main() -> shrink::Result<()> {
         "latency        batch 1: {:?}, batch {}: {:?}",
         lat.batch1, lat.n, lat.batch_n
     );
-    println!("confusion (rows = true class, columns = predicted):\n{}", m.confusion);
+    println!(
+        "confusion (rows = true class, columns = predicted):\n{}",
+        m.confusion
+    );
     println!("total time     {:.2?}", start.elapsed());
     Ok(())
 }

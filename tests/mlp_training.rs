@@ -11,7 +11,10 @@ use shrink::{Error, Forward};
 fn digits() -> (Dataset, Dataset) {
     let (train, test) = Dataset::digits().stratified_split(0.2, 42).unwrap();
     let scaler = StandardScaler::fit(train.features()).unwrap();
-    let scale = |d: &Dataset| d.with_features(scaler.transform(d.features()).unwrap()).unwrap();
+    let scale = |d: &Dataset| {
+        d.with_features(scaler.transform(d.features()).unwrap())
+            .unwrap()
+    };
     (scale(&train), scale(&test))
 }
 
@@ -119,7 +122,9 @@ fn early_stopping_stops_and_restores_the_best_epoch() {
     assert!(h.epochs.iter().all(|e| e.val_loss.unwrap() >= best));
     // The restored weights are the best epoch's: recomputing its validation loss agrees.
     let out = mlp.forward(val.features()).unwrap();
-    let (loss, _) = Loss::CrossEntropy.against_labels(out.view(), val.labels()).unwrap();
+    let (loss, _) = Loss::CrossEntropy
+        .against_labels(out.view(), val.labels())
+        .unwrap();
     assert!((loss - best).abs() < 1e-5, "{loss} vs {best}");
     assert!(evaluate(&mlp, &test).unwrap().accuracy > 0.9);
 }
@@ -179,7 +184,9 @@ fn errors_leave_the_model_untouched() {
     // More classes than outputs.
     let mut small = Mlp::new(&[64, 4], Activation::Relu, &mut rng).unwrap();
     let small_before = small.clone();
-    assert!(Trainer::new(Adam::new(1e-3)).fit(&mut small, &train, None).is_err());
+    assert!(Trainer::new(Adam::new(1e-3))
+        .fit(&mut small, &train, None)
+        .is_err());
     assert_eq!(small, small_before);
     // A callback error after some steps.
     let r = Trainer::new(Adam::new(1e-3)).fit_with(&mut mlp, &train, Some(&val), |e, _| match e {
@@ -218,7 +225,10 @@ fn malformed_mlp_files_are_errors() {
     let bytes = mlp.to_safetensors().unwrap();
     // Truncated anywhere.
     for cut in [0, 4, 8, 20, bytes.len() / 2, bytes.len() - 1] {
-        assert!(Mlp::from_safetensors(&bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            Mlp::from_safetensors(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
     // Garbage.
     assert!(matches!(

@@ -35,7 +35,11 @@ impl Dataset {
             )));
         }
         if labels.len() != features.nrows() {
-            return Err(Error::shape("Dataset::new labels", features.nrows(), labels.len()));
+            return Err(Error::shape(
+                "Dataset::new labels",
+                features.nrows(),
+                labels.len(),
+            ));
         }
         if let Some(&bad) = labels.iter().find(|&&l| l >= n_classes) {
             return Err(Error::param(
@@ -116,7 +120,9 @@ impl Dataset {
         let mut train = Vec::new();
         let mut test = Vec::new();
         for class in 0..self.n_classes {
-            let mut idx: Vec<usize> = (0..self.len()).filter(|&i| self.labels[i] == class).collect();
+            let mut idx: Vec<usize> = (0..self.len())
+                .filter(|&i| self.labels[i] == class)
+                .collect();
             idx.shuffle(&mut rng);
             let n_test = (idx.len() as f32 * test_fraction).round() as usize;
             test.extend_from_slice(&idx[..n_test]);
@@ -139,7 +145,9 @@ impl Dataset {
 pub fn shuffled_batches(n: usize, batch_size: usize, rng: &mut impl rand::Rng) -> Vec<Vec<usize>> {
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(rng);
-    idx.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+    idx.chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
 }
 
 #[cfg(test)]

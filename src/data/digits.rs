@@ -17,8 +17,11 @@ impl Dataset {
     /// 10 classes.
     pub fn digits() -> Dataset {
         let n = DIGITS_BIN.len() / RECORD;
-        let features = Array2::from_shape_fn((n, 64), |(i, j)| f32::from(DIGITS_BIN[i * RECORD + j]));
-        let labels = (0..n).map(|i| usize::from(DIGITS_BIN[i * RECORD + 64])).collect();
+        let features =
+            Array2::from_shape_fn((n, 64), |(i, j)| f32::from(DIGITS_BIN[i * RECORD + j]));
+        let labels = (0..n)
+            .map(|i| usize::from(DIGITS_BIN[i * RECORD + 64]))
+            .collect();
         Dataset::new(features, labels, 10).expect("the embedded digits data is well formed")
     }
 }

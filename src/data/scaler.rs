@@ -23,7 +23,9 @@ impl StandardScaler {
             return Err(Error::Empty(format!("scaler fit on shape {:?}", x.dim())));
         }
         check_finite(x.iter(), || "scaler fit input".into())?;
-        let mean = x.mean_axis(Axis(0)).ok_or_else(|| Error::Empty("scaler".into()))?;
+        let mean = x
+            .mean_axis(Axis(0))
+            .ok_or_else(|| Error::Empty("scaler".into()))?;
         let scale = x
             .std_axis(Axis(0), 0.0)
             .mapv(|s| if s > f32::EPSILON { s } else { 1.0 });
@@ -33,7 +35,11 @@ impl StandardScaler {
     /// Standardises `x` with the fitted statistics.
     pub fn transform(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         if x.ncols() != self.mean.len() {
-            return Err(Error::shape("StandardScaler::transform", self.mean.len(), x.ncols()));
+            return Err(Error::shape(
+                "StandardScaler::transform",
+                self.mean.len(),
+                x.ncols(),
+            ));
         }
         check_finite(x.iter(), || "scaler input".into())?;
         Ok((&x - &self.mean) / &self.scale)

@@ -10,14 +10,23 @@ use crate::error::{Error, Result};
 /// A zero-mean normal distribution with standard deviation `std`, which must be finite and ≥ 0.
 fn gaussian(name: &'static str, std: f32) -> Result<Normal<f32>> {
     if !(std >= 0.0 && std.is_finite()) {
-        return Err(Error::param(name, format!("must be finite and ≥ 0, got {std}")));
+        return Err(Error::param(
+            name,
+            format!("must be finite and ≥ 0, got {std}"),
+        ));
     }
     Normal::new(0.0f32, std).map_err(|e| Error::param(name, e.to_string()))
 }
 
 /// Gaussian blobs: `n_classes` clusters of `per_class` points in `dim` dimensions, centres drawn
 /// uniformly from [−5, 5]^dim, points drawn around them with standard deviation `spread`.
-pub fn blobs(per_class: usize, n_classes: usize, dim: usize, spread: f32, seed: u64) -> Result<Dataset> {
+pub fn blobs(
+    per_class: usize,
+    n_classes: usize,
+    dim: usize,
+    spread: f32,
+    seed: u64,
+) -> Result<Dataset> {
     if per_class == 0 || n_classes == 0 || dim == 0 {
         return Err(Error::param(
             "blobs",

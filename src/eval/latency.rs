@@ -46,7 +46,11 @@ pub fn measure_latency<M: Forward + ?Sized>(
     })
 }
 
-fn median_time<M: Forward + ?Sized>(model: &M, x: ArrayView2<f32>, repeats: usize) -> Result<Duration> {
+fn median_time<M: Forward + ?Sized>(
+    model: &M,
+    x: ArrayView2<f32>,
+    repeats: usize,
+) -> Result<Duration> {
     model.forward(x)?;
     let mut times = Vec::with_capacity(repeats);
     for _ in 0..repeats {

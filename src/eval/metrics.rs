@@ -36,7 +36,11 @@ pub fn accuracy(predicted: &[usize], labels: &[usize]) -> Result<f32> {
 
 /// The `n_classes × n_classes` matrix whose entry `[t, p]` counts samples of true class `t`
 /// predicted as `p`. Errors if a class is out of range.
-pub fn confusion_matrix(predicted: &[usize], labels: &[usize], n_classes: usize) -> Result<Array2<usize>> {
+pub fn confusion_matrix(
+    predicted: &[usize],
+    labels: &[usize],
+    n_classes: usize,
+) -> Result<Array2<usize>> {
     check_pair(predicted, labels)?;
     let mut m = Array2::zeros((n_classes, n_classes));
     for (&p, &t) in predicted.iter().zip(labels) {

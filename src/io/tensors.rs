@@ -119,11 +119,6 @@ impl<'a> TensorReader<'a> {
         self.st.tensor(name).is_ok()
     }
 
-    /// The names of all tensors in the file.
-    pub(crate) fn names(&self) -> Vec<&str> {
-        self.st.names()
-    }
-
     /// The values of tensor `name` as f32 (F32, F16 and BF16 files are accepted), checked to have
     /// `shape` and to be finite.
     fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
@@ -171,14 +166,6 @@ impl<'a> TensorReader<'a> {
     /// Vector `name`, which must have length `len`.
     pub(crate) fn vector(&self, name: &str, len: usize) -> Result<Array1<f32>> {
         Ok(Array1::from(self.values(name, &[len])?))
-    }
-
-    /// The shape of tensor `name`.
-    pub(crate) fn shape(&self, name: &str) -> Result<Vec<usize>> {
-        self.st
-            .tensor(name)
-            .map(|t| t.shape().to_vec())
-            .map_err(|_| Error::MissingTensor(name.to_string()))
     }
 }
 

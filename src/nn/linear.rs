@@ -124,8 +124,15 @@ impl Linear {
     }
 
     /// The forward pass without the width check; callers have checked it.
+    ///
+    /// A single row goes through a matrix-vector product over the contiguous weight rows: the
+    /// matrix-matrix path would first pack (copy) the whole weight for one row's worth of work.
     pub(crate) fn forward_unchecked(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        let mut y = x.dot(&self.weight.t());
+        let mut y = if x.nrows() == 1 {
+            self.weight.dot(&x.row(0)).insert_axis(Axis(0))
+        } else {
+            x.dot(&self.weight.t())
+        };
         y += &self.bias;
         y
     }

@@ -81,11 +81,19 @@ fn check_same(a: ArrayView2<f32>, b: ArrayView2<f32>, op: &'static str) -> Resul
 
 /// Softmax cross-entropy `−(1/B) Σ_i log softmax(z_i)[y_i]` for logits `z` (B, C) and labels
 /// `y`; gradient `(softmax(z) − onehot(y)) / B`.
-pub fn softmax_cross_entropy(logits: ArrayView2<f32>, labels: &[usize]) -> Result<(f32, Array2<f32>)> {
+pub fn softmax_cross_entropy(
+    logits: ArrayView2<f32>,
+    labels: &[usize],
+) -> Result<(f32, Array2<f32>)> {
     check_labels(logits, labels, "softmax_cross_entropy")?;
     let b = logits.nrows() as f32;
     let logp = log_softmax_rows(logits, 1.0);
-    let loss = -labels.iter().enumerate().map(|(i, &l)| logp[[i, l]]).sum::<f32>() / b;
+    let loss = -labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| logp[[i, l]])
+        .sum::<f32>()
+        / b;
     let mut grad = logp.mapv(f32::exp);
     for (i, &l) in labels.iter().enumerate() {
         grad[[i, l]] -= 1.0;
@@ -97,10 +105,16 @@ pub fn softmax_cross_entropy(logits: ArrayView2<f32>, labels: &[usize]) -> Resul
 /// Binary cross-entropy on logits, `mean(max(z, 0) − z·y + log(1 + e^{−|z|}))` over all
 /// elements (the overflow-free form of `−y log σ(z) − (1−y) log(1−σ(z))`); targets must be in
 /// [0, 1]; gradient `(σ(z) − y) / N`.
-pub fn binary_cross_entropy(logits: ArrayView2<f32>, targets: ArrayView2<f32>) -> Result<(f32, Array2<f32>)> {
+pub fn binary_cross_entropy(
+    logits: ArrayView2<f32>,
+    targets: ArrayView2<f32>,
+) -> Result<(f32, Array2<f32>)> {
     check_same(logits, targets, "binary_cross_entropy")?;
     if let Some(bad) = targets.iter().find(|t| !(0.0..=1.0).contains(*t)) {
-        return Err(Error::param("targets", format!("must be in [0, 1], got {bad}")));
+        return Err(Error::param(
+            "targets",
+            format!("must be in [0, 1], got {bad}"),
+        ));
     }
     let n = logits.len() as f32;
     let mut loss = 0.0f32;
@@ -150,7 +164,10 @@ pub fn kl_div_with_temperature(
     let loss = Zip::from(&pt)
         .and(&log_pt)
         .and(&log_ps)
-        .fold(0.0f32, |acc, &p, &lt, &ls| if p > 0.0 { acc + p * (lt - ls) } else { acc })
+        .fold(
+            0.0f32,
+            |acc, &p, &lt, &ls| if p > 0.0 { acc + p * (lt - ls) } else { acc },
+        )
         / b;
     let grad = (softmax_rows(student_logits, temperature) - &pt) / (temperature * b);
     Ok((loss, grad))
@@ -173,7 +190,9 @@ mod tests {
         let z = random(4, 5, 1);
         let labels = [0, 4, 2, 2];
         let (_, g) = softmax_cross_entropy(z.view(), &labels).unwrap();
-        let num = numeric_grad(&z, |zp| softmax_cross_entropy(zp.view(), &labels).unwrap().0);
+        let num = numeric_grad(&z, |zp| {
+            softmax_cross_entropy(zp.view(), &labels).unwrap().0
+        });
         assert_grad_close(&g, &num, "CE");
     }
 
@@ -182,7 +201,9 @@ mod tests {
         let z = random(3, 2, 2);
         let t = array![[0.0f32, 1.0], [1.0, 0.3], [0.5, 0.0]];
         let (_, g) = binary_cross_entropy(z.view(), t.view()).unwrap();
-        let num = numeric_grad(&z, |zp| binary_cross_entropy(zp.view(), t.view()).unwrap().0);
+        let num = numeric_grad(&z, |zp| {
+            binary_cross_entropy(zp.view(), t.view()).unwrap().0
+        });
         assert_grad_close(&g, &num, "BCE");
     }
 
@@ -202,7 +223,11 @@ mod tests {
         for temp in [1.0f32, 2.5] {
             let (loss, g) = kl_div_with_temperature(s.view(), t.view(), temp).unwrap();
             assert!(loss > 0.0);
-            let num = numeric_grad(&s, |sp| kl_div_with_temperature(sp.view(), t.view(), temp).unwrap().0);
+            let num = numeric_grad(&s, |sp| {
+                kl_div_with_temperature(sp.view(), t.view(), temp)
+                    .unwrap()
+                    .0
+            });
             assert_grad_close(&g, &num, &format!("KL T={temp}"));
         }
         let (zero, _) = kl_div_with_temperature(s.view(), s.view(), 2.0).unwrap();

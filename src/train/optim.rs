@@ -109,7 +109,10 @@ fn positive(name: &'static str, v: f32) -> Result<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
-        Err(Error::param(name, format!("must be finite and > 0, got {v}")))
+        Err(Error::param(
+            name,
+            format!("must be finite and > 0, got {v}"),
+        ))
     }
 }
 
@@ -117,7 +120,10 @@ fn non_negative(name: &'static str, v: f32) -> Result<()> {
     if v >= 0.0 && v.is_finite() {
         Ok(())
     } else {
-        Err(Error::param(name, format!("must be finite and ≥ 0, got {v}")))
+        Err(Error::param(
+            name,
+            format!("must be finite and ≥ 0, got {v}"),
+        ))
     }
 }
 
@@ -191,7 +197,12 @@ impl OptimizerState {
                 let c1 = 1.0 - o.beta1.powi(self.step);
                 let c2 = 1.0 - o.beta2.powi(self.step);
                 let (m, v) = (&mut self.first[slot], &mut self.second[slot]);
-                for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+                for (((p, &g), m), v) in param
+                    .iter_mut()
+                    .zip(grad)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                {
                     *m = o.beta1 * *m + (1.0 - o.beta1) * g;
                     *v = o.beta2 * *v + (1.0 - o.beta2) * g * g;
                     let update = (*m / c1) / ((*v / c2).sqrt() + o.eps);
@@ -238,9 +249,13 @@ mod tests {
     #[test]
     fn check_rejects_bad_settings() {
         assert!(Optimizer::from(Sgd::new(0.0)).check().is_err());
-        assert!(Optimizer::from(Sgd::new(0.1).momentum(1.0)).check().is_err());
+        assert!(Optimizer::from(Sgd::new(0.1).momentum(1.0))
+            .check()
+            .is_err());
         assert!(Optimizer::from(Adam::new(f32::NAN)).check().is_err());
-        assert!(Optimizer::from(Adam::new(0.1).weight_decay(-1.0)).check().is_err());
+        assert!(Optimizer::from(Adam::new(0.1).weight_decay(-1.0))
+            .check()
+            .is_err());
         assert!(Optimizer::from(Adam::new(1e-3)).check().is_ok());
     }
 }

@@ -157,7 +157,10 @@ impl Trainer {
             return Err(Error::param("batch_size", "must be at least 1, got 0"));
         }
         if !(self.l1 >= 0.0 && self.l1.is_finite()) {
-            return Err(Error::param("l1", format!("must be finite and ≥ 0, got {}", self.l1)));
+            return Err(Error::param(
+                "l1",
+                format!("must be finite and ≥ 0, got {}", self.l1),
+            ));
         }
         if self.patience == Some(0) {
             return Err(Error::param("patience", "must be at least 1, got 0"));
@@ -203,13 +206,20 @@ impl Trainer {
             return Err(Error::Empty("training inputs".into()));
         }
         if x.ncols() != model.in_features() {
-            return Err(Error::shape("Trainer inputs", model.in_features(), x.ncols()));
+            return Err(Error::shape(
+                "Trainer inputs",
+                model.in_features(),
+                x.ncols(),
+            ));
         }
         check_finite(x.iter(), || "training inputs".into())?;
         if let Some(v) = val {
             check_labels_fit(model, v)?;
         } else if self.patience.is_some() {
-            return Err(Error::param("patience", "early stopping needs a validation set"));
+            return Err(Error::param(
+                "patience",
+                "early stopping needs a validation set",
+            ));
         }
 
         let mut work = model.clone();
@@ -320,13 +330,21 @@ fn sign(x: f32) -> f32 {
 
 fn check_labels_fit(model: &Mlp, data: &Dataset) -> Result<()> {
     if data.n_features() != model.in_features() {
-        return Err(Error::shape("Trainer dataset features", model.in_features(), data.n_features()));
+        return Err(Error::shape(
+            "Trainer dataset features",
+            model.in_features(),
+            data.n_features(),
+        ));
     }
     let classes = model.out_features().max(2);
     if data.n_classes() > classes {
         return Err(Error::param(
             "dataset",
-            format!("{} classes but the model has {} outputs", data.n_classes(), model.out_features()),
+            format!(
+                "{} classes but the model has {} outputs",
+                data.n_classes(),
+                model.out_features()
+            ),
         ));
     }
     Ok(())
