@@ -38,10 +38,15 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod data;
+pub mod distill;
 pub mod error;
 pub mod eval;
 pub mod io;
+pub mod kernels;
 pub mod nn;
+pub mod prune;
+pub mod quant;
+pub mod sparse;
 pub mod train;
 
 #[cfg(test)]

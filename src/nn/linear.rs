@@ -19,10 +19,15 @@ use crate::error::{check_finite, Error, Result};
 /// assert_eq!(y, array![[3.5, -1.0]]);
 /// # Ok::<(), shrink::Error>(())
 /// ```
+///
+/// A layer may carry a pruning mask (`false` = pruned): the masked weights are zero, and the
+/// [`Trainer`](crate::train::Trainer) keeps them at exactly zero while fine-tuning by masking
+/// their gradients and optimizer state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Linear {
     weight: Array2<f32>,
     bias: Array1<f32>,
+    mask: Option<Array2<bool>>,
 }
 
 /// Gradients of a loss with respect to a [`Linear`] layer's parameters and input.
@@ -53,7 +58,11 @@ impl Linear {
         } else {
             weight.as_standard_layout().into_owned()
         };
-        Ok(Linear { weight, bias })
+        Ok(Linear {
+            weight,
+            bias,
+            mask: None,
+        })
     }
 
     /// A new layer with weights drawn from U(−1/√in, 1/√in) and biases from the same range,
@@ -70,7 +79,11 @@ impl Linear {
             rng.random_range(-bound..bound)
         });
         let bias = Array1::from_shape_fn(out_features, |_| rng.random_range(-bound..bound));
-        Ok(Linear { weight, bias })
+        Ok(Linear {
+            weight,
+            bias,
+            mask: None,
+        })
     }
 
     /// The weight matrix, shape (out, in).
@@ -155,7 +168,7 @@ impl Linear {
     }
 
     /// Replaces weight and bias together, checking shapes and values; on error the layer is
-    /// unchanged.
+    /// unchanged. A mask, if set, stays and is applied to the new weight.
     pub fn set_params(&mut self, weight: Array2<f32>, bias: Array1<f32>) -> Result<()> {
         if weight.dim() != self.weight.dim() {
             return Err(Error::shape(
@@ -164,8 +177,58 @@ impl Linear {
                 weight.dim(),
             ));
         }
+        let mask = self.mask.take();
         *self = Linear::new(weight, bias)?;
+        self.mask = mask;
+        self.apply_mask();
         Ok(())
+    }
+
+    /// The pruning mask (`true` = kept), if one is set.
+    pub fn mask(&self) -> Option<ArrayView2<'_, bool>> {
+        self.mask.as_ref().map(|m| m.view())
+    }
+
+    /// Sets a pruning mask of the weight's shape and zeroes the pruned weights. Errors on a
+    /// shape mismatch, leaving the layer unchanged.
+    pub fn set_mask(&mut self, mask: Array2<bool>) -> Result<()> {
+        if mask.dim() != self.weight.dim() {
+            return Err(Error::shape(
+                "Linear::set_mask",
+                self.weight.dim(),
+                mask.dim(),
+            ));
+        }
+        self.mask = Some(mask);
+        self.apply_mask();
+        Ok(())
+    }
+
+    /// Removes the mask; the weights stay as they are (pruned ones at zero) but may now change
+    /// in training.
+    pub fn clear_mask(&mut self) {
+        self.mask = None;
+    }
+
+    /// Zeroes the weights the mask prunes.
+    pub(crate) fn apply_mask(&mut self) {
+        if let Some(mask) = &self.mask {
+            self.weight.zip_mut_with(mask, |w, &keep| {
+                if !keep {
+                    *w = 0.0;
+                }
+            });
+        }
+    }
+
+    /// Number of weights (biases excluded) that are exactly zero.
+    pub fn zero_weights(&self) -> usize {
+        self.weight.iter().filter(|&&w| w == 0.0).count()
+    }
+
+    /// Fraction of weights (biases excluded) that are exactly zero.
+    pub fn sparsity(&self) -> f32 {
+        self.zero_weights() as f32 / self.weight.len() as f32
     }
 }
 

@@ -3,10 +3,14 @@
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 
-use super::{Activation, Forward, Linear, LinearGrads, NamedLinears};
+use super::{Activation, Forward, Linear, LinearGrads, LinearLayer, NamedLinears};
 use crate::error::{check_finite, Error, Result};
 
 /// A multi-layer perceptron: `layers[i]` followed by `activations[i]`, in order.
+///
+/// Generic over the layer type: `Mlp` (= `Mlp<Linear>`) is the dense, trainable model;
+/// compressed models are `Mlp<L>` for their own [`LinearLayer`] (built with
+/// [`Mlp::map_layers`]) and run the same forward pass.
 ///
 /// The last activation is usually [`Activation::Identity`], so the model outputs logits; losses
 /// apply softmax or sigmoid themselves. Layer `i` is named `"layers.i"` for
@@ -24,8 +28,8 @@ use crate::error::{check_finite, Error, Result};
 /// # Ok::<(), shrink::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mlp {
-    layers: Vec<Linear>,
+pub struct Mlp<L = Linear> {
+    layers: Vec<L>,
     activations: Vec<Activation>,
 }
 
@@ -38,31 +42,10 @@ pub struct MlpCache {
     pre: Vec<Array2<f32>>,
 }
 
-impl Mlp {
-    /// A freshly initialised MLP with the given layer widths (`sizes[0]` inputs, then one entry
-    /// per layer), `hidden` after every layer but the last, and identity after the last.
-    pub fn new(sizes: &[usize], hidden: Activation, rng: &mut impl Rng) -> Result<Self> {
-        if sizes.len() < 2 {
-            return Err(Error::param(
-                "sizes",
-                format!("need an input and at least one layer width, got {sizes:?}"),
-            ));
-        }
-        let layers = sizes
-            .windows(2)
-            .map(|w| Linear::init(w[0], w[1], rng))
-            .collect::<Result<Vec<_>>>()?;
-        let mut activations = vec![hidden; layers.len()];
-        activations[layers.len() - 1] = Activation::Identity;
-        Ok(Mlp {
-            layers,
-            activations,
-        })
-    }
-
+impl<L: LinearLayer> Mlp<L> {
     /// Builds an MLP from existing layers and one activation per layer; each layer's input width
     /// must equal the previous layer's output width.
-    pub fn from_layers(layers: Vec<Linear>, activations: Vec<Activation>) -> Result<Self> {
+    pub fn from_layers(layers: Vec<L>, activations: Vec<Activation>) -> Result<Self> {
         if layers.is_empty() {
             return Err(Error::Empty("Mlp needs at least one layer".into()));
         }
@@ -93,12 +76,12 @@ impl Mlp {
     }
 
     /// The layers, in order.
-    pub fn layers(&self) -> &[Linear] {
+    pub fn layers(&self) -> &[L] {
         &self.layers
     }
 
     /// Mutable access to the layers; their shapes cannot change through it.
-    pub fn layers_mut(&mut self) -> &mut [Linear] {
+    pub fn layers_mut(&mut self) -> &mut [L] {
         &mut self.layers
     }
 
@@ -110,13 +93,83 @@ impl Mlp {
     /// Layer widths: the input width, then each layer's output width.
     pub fn sizes(&self) -> Vec<usize> {
         std::iter::once(self.layers[0].in_features())
-            .chain(self.layers.iter().map(Linear::out_features))
+            .chain(self.layers.iter().map(L::out_features))
             .collect()
     }
 
     fn check_batch(&self, x: &ArrayView2<f32>, op: &'static str) -> Result<()> {
-        self.layers[0].check_input(x, op)?;
+        if x.ncols() != self.layers[0].in_features() {
+            return Err(Error::shape(op, self.layers[0].in_features(), x.ncols()));
+        }
         check_finite(x.iter(), || format!("{op} input"))
+    }
+
+    /// The activations after hidden layer `index` (0-based; the model's output for the last),
+    /// used for feature distillation and calibration.
+    pub fn hidden(&self, x: ArrayView2<f32>, index: usize) -> Result<Array2<f32>> {
+        if index >= self.layers.len() {
+            return Err(Error::param(
+                "index",
+                format!(
+                    "layer {index} does not exist (model has {})",
+                    self.layers.len()
+                ),
+            ));
+        }
+        self.check_batch(&x, "Mlp::hidden")?;
+        let mut h = x.to_owned();
+        for (layer, act) in self.layers.iter().zip(&self.activations).take(index + 1) {
+            h = layer.forward(h.view())?;
+            act.forward_inplace(&mut h);
+        }
+        Ok(h)
+    }
+
+    /// A model with every layer converted by `f` (called with the layer's name,
+    /// `"layers.{i}"`, and the layer), keeping the activations: how compressed models are built
+    /// from a dense one.
+    pub fn map_layers<L2: LinearLayer>(
+        &self,
+        mut f: impl FnMut(&str, &L) -> Result<L2>,
+    ) -> Result<Mlp<L2>> {
+        let layers = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| f(&format!("layers.{i}"), l))
+            .collect::<Result<Vec<_>>>()?;
+        Mlp::from_layers(layers, self.activations.clone())
+    }
+}
+
+impl MlpCache {
+    /// The output of hidden layer `i` (after its activation) in the cached forward pass, or
+    /// `None` if `i` is not a hidden layer.
+    pub fn hidden_output(&self, i: usize) -> Option<ArrayView2<'_, f32>> {
+        self.inputs.get(i + 1).map(|a| a.view())
+    }
+}
+
+impl Mlp {
+    /// A freshly initialised MLP with the given layer widths (`sizes[0]` inputs, then one entry
+    /// per layer), `hidden` after every layer but the last, and identity after the last.
+    pub fn new(sizes: &[usize], hidden: Activation, rng: &mut impl Rng) -> Result<Self> {
+        if sizes.len() < 2 {
+            return Err(Error::param(
+                "sizes",
+                format!("need an input and at least one layer width, got {sizes:?}"),
+            ));
+        }
+        let layers = sizes
+            .windows(2)
+            .map(|w| Linear::init(w[0], w[1], rng))
+            .collect::<Result<Vec<_>>>()?;
+        let mut activations = vec![hidden; layers.len()];
+        activations[layers.len() - 1] = Activation::Identity;
+        Ok(Mlp {
+            layers,
+            activations,
+        })
     }
 
     /// Forward pass that keeps what [`Mlp::backward`] needs.
@@ -142,14 +195,47 @@ impl Mlp {
         cache: &MlpCache,
         grad_out: ArrayView2<f32>,
     ) -> Result<Vec<LinearGrads>> {
+        self.backward_with_hidden(cache, grad_out, &[])
+    }
+
+    /// [`Mlp::backward`] with extra gradients on hidden outputs: each `(i, g)` adds `g` to
+    /// ∂L/∂(output of layer `i` after its activation), for losses that also look inside the
+    /// network (feature distillation). `i` must name a hidden layer (not the last).
+    pub fn backward_with_hidden(
+        &self,
+        cache: &MlpCache,
+        grad_out: ArrayView2<f32>,
+        hidden_grads: &[(usize, ArrayView2<f32>)],
+    ) -> Result<Vec<LinearGrads>> {
         let last = self.layers.len() - 1;
         let want = cache.pre[last].dim();
         if grad_out.dim() != want {
             return Err(Error::shape("Mlp::backward", want, grad_out.dim()));
         }
+        for (i, g) in hidden_grads {
+            if *i >= last {
+                return Err(Error::param(
+                    "hidden_grads",
+                    format!(
+                        "layer {i} is not a hidden layer of a {}-layer MLP",
+                        last + 1
+                    ),
+                ));
+            }
+            if g.dim() != cache.pre[*i].dim() {
+                return Err(Error::shape(
+                    "Mlp::backward hidden grad",
+                    cache.pre[*i].dim(),
+                    g.dim(),
+                ));
+            }
+        }
         let mut grads = Vec::with_capacity(self.layers.len());
         let mut g = grad_out.to_owned();
         for i in (0..self.layers.len()).rev() {
+            for (_, extra) in hidden_grads.iter().filter(|(j, _)| *j == i) {
+                g += extra;
+            }
             let gz = self.activations[i].backward(cache.pre[i].view(), g.view());
             let lg = self.layers[i].backward(cache.inputs[i].view(), gz.view())?;
             g = lg.input.clone();
@@ -158,30 +244,9 @@ impl Mlp {
         grads.reverse();
         Ok(grads)
     }
-
-    /// The activations after hidden layer `index` (0-based; the model's output for the last),
-    /// used for feature distillation and calibration.
-    pub fn hidden(&self, x: ArrayView2<f32>, index: usize) -> Result<Array2<f32>> {
-        if index >= self.layers.len() {
-            return Err(Error::param(
-                "index",
-                format!(
-                    "layer {index} does not exist (model has {})",
-                    self.layers.len()
-                ),
-            ));
-        }
-        self.check_batch(&x, "Mlp::hidden")?;
-        let mut h = x.to_owned();
-        for (layer, act) in self.layers.iter().zip(&self.activations).take(index + 1) {
-            h = layer.forward_unchecked(h.view());
-            act.forward_inplace(&mut h);
-        }
-        Ok(h)
-    }
 }
 
-impl Forward for Mlp {
+impl<L: LinearLayer> Forward for Mlp<L> {
     fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.hidden(x, self.layers.len() - 1)
     }
@@ -195,11 +260,11 @@ impl Forward for Mlp {
     }
 
     fn param_count(&self) -> usize {
-        self.layers.iter().map(Linear::param_count).sum()
+        self.layers.iter().map(L::param_count).sum()
     }
 
     fn storage_bytes(&self) -> usize {
-        self.param_count() * std::mem::size_of::<f32>()
+        self.layers.iter().map(L::storage_bytes).sum()
     }
 }
 
@@ -249,6 +314,32 @@ mod tests {
             });
             assert_grad_close(&grads[1].weight, &num_w, &format!("{act:?} dW1"));
         }
+    }
+
+    #[test]
+    fn hidden_gradients_match_finite_differences() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mlp = Mlp::new(&[4, 6, 5, 3], Activation::Tanh, &mut rng).unwrap();
+        let x = Array2::from_shape_fn((3, 4), |_| rng.random_range(-1.0..1.0f32));
+        let r = Array2::from_shape_fn((3, 3), |_| rng.random_range(-1.0..1.0f32));
+        let q = Array2::from_shape_fn((3, 6), |_| rng.random_range(-1.0..1.0f32));
+        // L = Σ r ⊙ y + Σ q ⊙ h₀, with h₀ the first hidden output.
+        let loss = |m: &Mlp, x: &Array2<f32>| {
+            (m.forward(x.view()).unwrap() * &r).sum() + (m.hidden(x.view(), 0).unwrap() * &q).sum()
+        };
+        let (_, cache) = mlp.forward_train(x.view()).unwrap();
+        assert_eq!(
+            cache.hidden_output(0).unwrap(),
+            mlp.hidden(x.view(), 0).unwrap()
+        );
+        let grads = mlp
+            .backward_with_hidden(&cache, r.view(), &[(0, q.view())])
+            .unwrap();
+        let num = numeric_grad(&x, |xp| loss(&mlp, xp));
+        assert_grad_close(&grads[0].input, &num, "dx with hidden grad");
+        assert!(mlp
+            .backward_with_hidden(&cache, r.view(), &[(2, r.view())])
+            .is_err());
     }
 
     #[test]

@@ -19,6 +19,6 @@ pub use encoder::{Encoder, EncoderConfig};
 pub use layer_norm::{LayerNorm, LayerNormGrads};
 pub use linear::{Linear, LinearGrads};
 pub use mlp::{Mlp, MlpCache};
-pub use model::{Forward, NamedLinears};
+pub use model::{Forward, LinearLayer, NamedLinears};
 pub use softmax::{argmax_rows, log_softmax_rows, softmax_rows};
 pub use transformer::{BlockConfig, NormPlacement, TransformerBlock};

@@ -33,6 +33,50 @@ pub trait Forward: Send + Sync {
     }
 }
 
+/// A layer computing `y = f(x)` from (batch, in) to (batch, out) with stored weights: the dense
+/// [`Linear`], and the pruned, sparse and quantized layers that replace it. Models generic over
+/// it ([`Mlp<L>`](super::Mlp)) run the same glue (activations, residuals, norms) whatever the
+/// layer's storage, so a compressed model keeps its weights packed and computes on them.
+pub trait LinearLayer: Send + Sync + std::fmt::Debug {
+    /// `y` for a batch `x` of shape (batch, in); errors on a wrong width.
+    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>>;
+
+    /// Number of inputs.
+    fn in_features(&self) -> usize;
+
+    /// Number of outputs.
+    fn out_features(&self) -> usize;
+
+    /// Number of parameters the layer represents (out·in + out for a dense layer, also when
+    /// some are zero or quantized).
+    fn param_count(&self) -> usize;
+
+    /// Exact bytes of the stored parameters (values plus scales, zero points, indices).
+    fn storage_bytes(&self) -> usize;
+}
+
+impl LinearLayer for Linear {
+    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        Linear::forward(self, x)
+    }
+
+    fn in_features(&self) -> usize {
+        Linear::in_features(self)
+    }
+
+    fn out_features(&self) -> usize {
+        Linear::out_features(self)
+    }
+
+    fn param_count(&self) -> usize {
+        Linear::param_count(self)
+    }
+
+    fn storage_bytes(&self) -> usize {
+        Linear::param_count(self) * std::mem::size_of::<f32>()
+    }
+}
+
 /// A model made of named [`Linear`] layers plus glue, so a compression technique can visit every
 /// layer of an [`Mlp`](super::Mlp) or an [`Encoder`](super::Encoder) by a stable name
 /// (`"layers.1"`, `"blocks.0.attn.q"`) and be written once.

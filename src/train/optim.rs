@@ -173,8 +173,16 @@ impl OptimizerState {
     }
 
     /// Updates the tensor `param` in slot `slot` with gradient `grad`; `decay` says whether weight
-    /// decay applies to it.
-    pub(crate) fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32], decay: bool) {
+    /// decay applies to it. Where `mask` is `false` the parameter is pruned: it and its
+    /// optimizer state are set to zero and it is not updated.
+    pub(crate) fn update(
+        &mut self,
+        slot: usize,
+        param: &mut [f32],
+        grad: &[f32],
+        decay: bool,
+        mask: Option<&[bool]>,
+    ) {
         if self.first.len() <= slot {
             self.first.resize(slot + 1, Vec::new());
             self.second.resize(slot + 1, Vec::new());
@@ -210,6 +218,13 @@ impl OptimizerState {
                 }
             }
         }
+        if let Some(mask) = mask {
+            for (k, _) in mask.iter().enumerate().filter(|(_, &keep)| !keep) {
+                param[k] = 0.0;
+                self.first[slot][k] = 0.0;
+                self.second[slot][k] = 0.0;
+            }
+        }
     }
 }
 
@@ -224,7 +239,7 @@ mod tests {
         for _ in 0..steps {
             state.begin_step();
             let g = [2.0 * (x[0] - 3.0)];
-            state.update(0, &mut x, &g, false);
+            state.update(0, &mut x, &g, false, None);
         }
         x[0]
     }
@@ -242,7 +257,7 @@ mod tests {
         let mut state = OptimizerState::new(Adam::new(0.01).into());
         let mut x = [1.0f32];
         state.begin_step();
-        state.update(0, &mut x, &[123.0], false);
+        state.update(0, &mut x, &[123.0], false, None);
         assert!((x[0] - 0.99).abs() < 1e-6);
     }
 

@@ -302,6 +302,7 @@ impl Trainer {
     fn apply(&self, model: &mut Mlp, state: &mut OptimizerState, grads: &[LinearGrads]) {
         state.begin_step();
         for (i, (layer, g)) in model.layers_mut().iter_mut().zip(grads).enumerate() {
+            let mask: Option<Vec<bool>> = layer.mask().map(|m| m.iter().copied().collect());
             let (w, b) = layer.params_mut();
             // Logical (row-major) order matches the weight's standard layout.
             let mut gw: Vec<f32> = g.weight.iter().copied().collect();
@@ -311,8 +312,8 @@ impl Trainer {
                 }
             }
             let gb: Vec<f32> = g.bias.iter().copied().collect();
-            state.update(2 * i, w, &gw, true);
-            state.update(2 * i + 1, b, &gb, false);
+            state.update(2 * i, w, &gw, true, mask.as_deref());
+            state.update(2 * i + 1, b, &gb, false, None);
         }
     }
 }

@@ -1,0 +1,1 @@
+//! The hot loops, as free functions over slices, each with a scalar reference.

@@ -1,0 +1,1 @@
+//! Pruning: the `Pruner` trait, masks, methods and schedules.

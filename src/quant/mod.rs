@@ -1,0 +1,1 @@
+//! Quantization: the `Quantizer` trait, schemes, observers, PTQ, QAT, GPTQ and quantized models.

@@ -1,0 +1,1 @@
+//! Sparse storage of pruned weights and the sparse layer that computes on it.
