@@ -1,22 +1,14 @@
 //! Training, evaluation and save/load of MLPs on the embedded digits data and synthetic sets.
 
+mod common;
+
+use common::digits;
 use rand::{rngs::StdRng, SeedableRng};
-use shrink::data::{synthetic, Dataset, StandardScaler};
+use shrink::data::{synthetic, Dataset};
 use shrink::eval::{evaluate, measure_latency};
 use shrink::nn::{Activation, Mlp};
 use shrink::train::{Adam, Loss, Sgd, TrainEvent, Trainer};
 use shrink::{Error, Forward};
-
-/// The digits split the examples use: stratified 80/20 (seed 42), standardised on train.
-fn digits() -> (Dataset, Dataset) {
-    let (train, test) = Dataset::digits().stratified_split(0.2, 42).unwrap();
-    let scaler = StandardScaler::fit(train.features()).unwrap();
-    let scale = |d: &Dataset| {
-        d.with_features(scaler.transform(d.features()).unwrap())
-            .unwrap()
-    };
-    (scale(&train), scale(&test))
-}
 
 #[test]
 fn digits_mlp_reaches_the_documented_accuracy() {
@@ -24,13 +16,7 @@ fn digits_mlp_reaches_the_documented_accuracy() {
     // seeds 1 and 2 give 0.9777 and 0.9777. Threshold 0.965 leaves a margin for float
     // differences across machines.
     let (train, test) = digits();
-    let mut rng = StdRng::seed_from_u64(0);
-    let mut mlp = Mlp::new(&[64, 256, 128, 10], Activation::Relu, &mut rng).unwrap();
-    Trainer::new(Adam::new(1e-3).weight_decay(0.5))
-        .epochs(30)
-        .seed(0)
-        .fit(&mut mlp, &train, None)
-        .unwrap();
+    let mlp = common::trained_mlp(&train, &[64, 256, 128, 10], 30, 0);
     let m = evaluate(&mlp, &test).unwrap();
     assert!(m.accuracy >= 0.965, "accuracy {}", m.accuracy);
     assert!(m.macro_f1 >= 0.965, "macro-F1 {}", m.macro_f1);
