@@ -22,6 +22,7 @@ pub(crate) const CONFIG_KEY: &str = "shrink.config";
 #[derive(Default)]
 pub(crate) struct TensorWriter {
     tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    raw_tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
     metadata: HashMap<String, String>,
 }
 
@@ -56,13 +57,26 @@ impl TensorWriter {
         self.add_f32(name, a.shape().to_vec(), a.iter().copied());
     }
 
+    /// Adds a tensor of any dtype from its little-endian bytes (packed integers, indices).
+    pub(crate) fn raw(
+        &mut self,
+        name: impl Into<String>,
+        dtype: Dtype,
+        shape: Vec<usize>,
+        bytes: Vec<u8>,
+    ) {
+        self.raw_tensors.push((name.into(), dtype, shape, bytes));
+    }
+
     /// The safetensors bytes.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
         let views = self
             .tensors
             .iter()
-            .map(|(n, s, b)| {
-                TensorView::new(Dtype::F32, s.clone(), b)
+            .map(|(n, s, b)| (n, Dtype::F32, s, b))
+            .chain(self.raw_tensors.iter().map(|(n, d, s, b)| (n, *d, s, b)))
+            .map(|(n, d, s, b)| {
+                TensorView::new(d, s.clone(), b)
                     .map(|v| (n.as_str(), v))
                     .map_err(|e| Error::Format(format!("tensor {n}: {e}")))
             })
@@ -155,6 +169,37 @@ impl<'a> TensorReader<'a> {
         };
         check_finite(values.iter(), || format!("tensor {name}"))?;
         Ok(values)
+    }
+
+    /// The raw little-endian bytes of tensor `name`, which must have dtype `dtype` and shape
+    /// `shape`.
+    pub(crate) fn raw(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&'a [u8]> {
+        let t = self
+            .st
+            .tensor(name)
+            .map_err(|_| Error::MissingTensor(name.to_string()))?;
+        if t.dtype() != dtype {
+            return Err(Error::Format(format!(
+                "tensor {name} has dtype {:?}, expected {dtype:?}",
+                t.dtype()
+            )));
+        }
+        if t.shape() != shape {
+            return Err(Error::ShapeMismatch {
+                op: "loading tensor",
+                expected: format!("{name}: {shape:?}"),
+                got: format!("{:?}", t.shape()),
+            });
+        }
+        Ok(t.data())
+    }
+
+    /// The shape of tensor `name`.
+    pub(crate) fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        self.st
+            .tensor(name)
+            .map(|t| t.shape().to_vec())
+            .map_err(|_| Error::MissingTensor(name.to_string()))
     }
 
     /// Matrix `name`, which must have shape `(rows, cols)`.
