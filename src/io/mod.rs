@@ -4,4 +4,5 @@
 mod bert;
 mod encoder_file;
 mod mlp_file;
+mod sparse_file;
 pub(crate) mod tensors;

@@ -194,14 +194,6 @@ impl<'a> TensorReader<'a> {
         Ok(t.data())
     }
 
-    /// The shape of tensor `name`.
-    pub(crate) fn shape(&self, name: &str) -> Result<Vec<usize>> {
-        self.st
-            .tensor(name)
-            .map(|t| t.shape().to_vec())
-            .map_err(|_| Error::MissingTensor(name.to_string()))
-    }
-
     /// Matrix `name`, which must have shape `(rows, cols)`.
     pub(crate) fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>> {
         let v = self.values(name, &[rows, cols])?;

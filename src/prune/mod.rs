@@ -1,1 +1,26 @@
-//! Pruning: the `Pruner` trait, masks, methods and schedules.
+//! Pruning: the [`Pruner`] trait over a model's named linear layers, and its methods —
+//! magnitude (layer-wise and global), threshold, random, N:M, Wanda — plus structured neuron
+//! pruning that yields a smaller dense model and Zhu & Gupta's gradual schedule.
+//!
+//! Unstructured pruners set masks on the layers: pruned weights are zero and the
+//! [`Trainer`](crate::train::Trainer) keeps them at zero while fine-tuning. To make the pruned
+//! model smaller and faster for real, convert it to sparse storage with
+//! [`SparseLinear`](crate::sparse::SparseLinear).
+
+mod magnitude;
+mod nm;
+mod pruner;
+mod random;
+mod schedule;
+mod structured;
+mod threshold;
+mod wanda;
+
+pub use magnitude::MagnitudePruner;
+pub use nm::NmPruner;
+pub use pruner::{LayerReport, PruneReport, Pruner, Scope};
+pub use random::RandomPruner;
+pub use schedule::CubicSchedule;
+pub use structured::{NeuronNorm, NeuronPruner, StructuredReport};
+pub use threshold::ThresholdPruner;
+pub use wanda::{ActivationNorms, WandaPruner};

@@ -1,0 +1,115 @@
+//! Saving and loading a sparse MLP (`Mlp<SparseLinear>`) as safetensors: per layer
+//! `layers.{i}.values` (F32), `layers.{i}.col_idx` (U16), `layers.{i}.row_ptr` (U32) and
+//! `layers.{i}.bias` (F32), with the sizes and activations as JSON metadata. The CSR structure
+//! is validated on load.
+
+use std::path::Path;
+
+use ndarray::Array1;
+use safetensors::Dtype;
+use serde::{Deserialize, Serialize};
+
+use super::tensors::{read_file, TensorReader, TensorWriter};
+use crate::error::{Error, Result};
+use crate::nn::{Activation, Mlp};
+use crate::sparse::{CsrMatrix, SparseLinear};
+
+const KIND: &str = "sparse_mlp";
+
+#[derive(Serialize, Deserialize)]
+struct SparseMlpConfig {
+    sizes: Vec<usize>,
+    activations: Vec<Activation>,
+    nnz: Vec<usize>,
+}
+
+fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    v.iter().flat_map(|&x| f(x)).collect()
+}
+
+impl Mlp<SparseLinear> {
+    /// The sparse model as safetensors bytes.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let config = SparseMlpConfig {
+            sizes: self.sizes(),
+            activations: self.activations().to_vec(),
+            nnz: self.layers().iter().map(|l| l.weights().nnz()).collect(),
+        };
+        let mut w = TensorWriter::new(KIND, &config)?;
+        for (i, l) in self.layers().iter().enumerate() {
+            let csr = l.weights();
+            w.raw(
+                format!("layers.{i}.values"),
+                Dtype::F32,
+                vec![csr.nnz()],
+                le_bytes(csr.values(), f32::to_le_bytes),
+            );
+            w.raw(
+                format!("layers.{i}.col_idx"),
+                Dtype::U16,
+                vec![csr.nnz()],
+                le_bytes(csr.col_idx(), u16::to_le_bytes),
+            );
+            w.raw(
+                format!("layers.{i}.row_ptr"),
+                Dtype::U32,
+                vec![csr.rows() + 1],
+                le_bytes(csr.row_ptr(), u32::to_le_bytes),
+            );
+            w.vector(format!("layers.{i}.bias"), l.bias());
+        }
+        w.to_bytes()
+    }
+
+    /// Parses a sparse model written by `to_safetensors`, validating every CSR structure.
+    ///
+    /// (Named apart from the dense [`Mlp::from_safetensors`] so that `Mlp::from_safetensors`
+    /// keeps inferring the dense model.)
+    pub fn from_sparse_safetensors(bytes: &[u8]) -> Result<Self> {
+        let r = TensorReader::new(bytes)?;
+        let config: SparseMlpConfig = r.config(KIND)?;
+        let n = config.activations.len();
+        if config.sizes.len() != n + 1 || config.nnz.len() != n || n == 0 {
+            return Err(Error::Format(format!(
+                "sparse mlp config has {} sizes, {} activations, {} nnz entries",
+                config.sizes.len(),
+                n,
+                config.nnz.len()
+            )));
+        }
+        let mut layers = Vec::with_capacity(n);
+        for i in 0..n {
+            let (cols, rows, nnz) = (config.sizes[i], config.sizes[i + 1], config.nnz[i]);
+            let values = r
+                .raw(&format!("layers.{i}.values"), Dtype::F32, &[nnz])?
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let col_idx = r
+                .raw(&format!("layers.{i}.col_idx"), Dtype::U16, &[nnz])?
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            let row_ptr = r
+                .raw(&format!("layers.{i}.row_ptr"), Dtype::U32, &[rows + 1])?
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let csr = CsrMatrix::from_parts(rows, cols, row_ptr, col_idx, values)?;
+            let bias: Array1<f32> = r.vector(&format!("layers.{i}.bias"), rows)?;
+            layers.push(SparseLinear::new(csr, bias)?);
+        }
+        Mlp::from_layers(layers, config.activations)
+    }
+
+    /// Saves the sparse model to a safetensors file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        std::fs::write(path, self.to_safetensors()?)?;
+        Ok(())
+    }
+
+    /// Loads a sparse model saved by `save`.
+    pub fn load_sparse(path: impl AsRef<Path>) -> Result<Self> {
+        Self::from_sparse_safetensors(&read_file(path.as_ref())?)
+    }
+}

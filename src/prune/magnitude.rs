@@ -1,0 +1,70 @@
+//! Magnitude pruning: remove the weights of smallest |w| (Han et al. 2015, "Learning both
+//! Weights and Connections for Efficient Neural Networks").
+
+use super::pruner::{
+    apply_masks, check_sparsity, collect_scores, magnitude, masks_global, masks_per_layer,
+    PruneReport, Pruner, Scope,
+};
+use crate::error::Result;
+use crate::nn::NamedLinears;
+
+/// Prunes the fraction `sparsity` of weights with the smallest |w|, per layer or globally.
+///
+/// ```
+/// use rand::{rngs::StdRng, SeedableRng};
+/// use shrink::nn::{Activation, Mlp};
+/// use shrink::prune::{MagnitudePruner, Pruner};
+///
+/// let mut mlp = Mlp::new(&[64, 32, 10], Activation::Relu, &mut StdRng::seed_from_u64(0))?;
+/// let report = MagnitudePruner::new(0.9).global().skip(["layers.1"]).prune(&mut mlp)?;
+/// assert!((report.sparsity() - 0.9).abs() < 1e-3);
+/// assert!((mlp.layers()[0].sparsity() - 0.9).abs() < 1e-3);
+/// # Ok::<(), shrink::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MagnitudePruner {
+    sparsity: f32,
+    scope: Scope,
+    skip: Vec<String>,
+}
+
+impl MagnitudePruner {
+    /// Layer-wise magnitude pruning to `sparsity` (checked in [`Pruner::prune`]: [0, 1)).
+    pub fn new(sparsity: f32) -> Self {
+        MagnitudePruner {
+            sparsity,
+            scope: Scope::Layer,
+            skip: Vec::new(),
+        }
+    }
+
+    /// Ranks all target layers' weights together.
+    pub fn global(mut self) -> Self {
+        self.scope = Scope::Global;
+        self
+    }
+
+    /// Sets the scope.
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Leaves the named layers (e.g. the classifier) unpruned.
+    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.skip = names.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl Pruner for MagnitudePruner {
+    fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
+        check_sparsity(self.sparsity)?;
+        let scores = collect_scores(model, &self.skip, |_, l| Ok(magnitude(l.weight())))?;
+        let masks = match self.scope {
+            Scope::Layer => masks_per_layer(scores, self.sparsity),
+            Scope::Global => masks_global(scores, self.sparsity),
+        };
+        apply_masks(model, masks)
+    }
+}

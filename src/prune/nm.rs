@@ -1,0 +1,75 @@
+//! N:M semi-structured pruning: in every group of M consecutive weights along the input
+//! dimension, keep the N largest |w| (Mishra et al. 2021, "Accelerating Sparse Deep Neural
+//! Networks": the 2:4 pattern of NVIDIA's sparse tensor cores).
+
+use ndarray::Array2;
+
+use super::pruner::{apply_masks, collect_scores, magnitude, PruneReport, Pruner};
+use crate::error::{Error, Result};
+use crate::nn::NamedLinears;
+
+/// Keeps `n` of every `m` consecutive weights of each row (the largest |w|), pruning
+/// `1 − n/m` of the weights in a pattern hardware and kernels can exploit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NmPruner {
+    n: usize,
+    m: usize,
+    skip: Vec<String>,
+}
+
+impl NmPruner {
+    /// N:M pruning, e.g. `NmPruner::new(2, 4)`. Requires 0 < n < m (checked when pruning), and
+    /// every target layer's input width a multiple of m.
+    pub fn new(n: usize, m: usize) -> Self {
+        NmPruner {
+            n,
+            m,
+            skip: Vec::new(),
+        }
+    }
+
+    /// Leaves the named layers unpruned.
+    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.skip = names.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl Pruner for NmPruner {
+    fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
+        let (n, m) = (self.n, self.m);
+        if m == 0 || n == 0 || n >= m {
+            return Err(Error::param("n:m", format!("need 0 < N < M, got {n}:{m}")));
+        }
+        let scores = collect_scores(model, &self.skip, |name, l| {
+            if l.in_features() % m != 0 {
+                return Err(Error::param(
+                    "m",
+                    format!(
+                        "M = {m} does not divide the input width {} of layer `{name}`",
+                        l.in_features()
+                    ),
+                ));
+            }
+            Ok(magnitude(l.weight()))
+        })?;
+        let masks = scores
+            .into_iter()
+            .map(|(name, s)| {
+                let mut mask = Array2::from_elem(s.dim(), false);
+                for (srow, mut mrow) in s.rows().into_iter().zip(mask.rows_mut()) {
+                    for g in 0..s.ncols() / m {
+                        let mut idx: Vec<usize> = (g * m..(g + 1) * m).collect();
+                        // Largest first; ties by position.
+                        idx.sort_by(|&a, &b| srow[b].total_cmp(&srow[a]).then(a.cmp(&b)));
+                        for &j in &idx[..n] {
+                            mrow[j] = srow[j] > f32::NEG_INFINITY;
+                        }
+                    }
+                }
+                (name, mask)
+            })
+            .collect();
+        apply_masks(model, masks)
+    }
+}

@@ -1,0 +1,61 @@
+//! Random pruning: the baseline every other method must beat.
+
+use ndarray::Array2;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use super::pruner::{
+    apply_masks, check_sparsity, collect_scores, masks_global, masks_per_layer, PruneReport,
+    Pruner, Scope,
+};
+use crate::error::Result;
+use crate::nn::NamedLinears;
+
+/// Prunes a uniformly random `sparsity` fraction of the weights (seeded), per layer or globally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomPruner {
+    sparsity: f32,
+    seed: u64,
+    scope: Scope,
+    skip: Vec<String>,
+}
+
+impl RandomPruner {
+    /// Layer-wise random pruning to `sparsity`, drawn from `seed`.
+    pub fn new(sparsity: f32, seed: u64) -> Self {
+        RandomPruner {
+            sparsity,
+            seed,
+            scope: Scope::Layer,
+            skip: Vec::new(),
+        }
+    }
+
+    /// Sets the scope.
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Leaves the named layers unpruned.
+    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.skip = names.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl Pruner for RandomPruner {
+    fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
+        check_sparsity(self.sparsity)?;
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let scores = collect_scores(model, &self.skip, |_, l| {
+            Ok(Array2::from_shape_fn(l.weight().dim(), |_| {
+                rng.random::<f32>()
+            }))
+        })?;
+        let masks = match self.scope {
+            Scope::Layer => masks_per_layer(scores, self.sparsity),
+            Scope::Global => masks_global(scores, self.sparsity),
+        };
+        apply_masks(model, masks)
+    }
+}

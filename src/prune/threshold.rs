@@ -1,0 +1,58 @@
+//! Threshold pruning: remove every weight with |w| < α·max|w| of its layer.
+
+use ndarray::Array2;
+
+use super::pruner::{apply_masks, check_names, PruneReport, Pruner};
+use crate::error::{Error, Result};
+use crate::nn::NamedLinears;
+
+/// Prunes, in each layer, the weights with |w| < α·max|w|. The resulting sparsity is whatever the
+/// weights give: after L1-regularised training most weights sit near zero and a small α removes
+/// them (the classic "train with L1, threshold, fine-tune" pipeline).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdPruner {
+    alpha: f32,
+    skip: Vec<String>,
+}
+
+impl ThresholdPruner {
+    /// Pruning below `alpha`·max|w| per layer; `alpha` must be in [0, 1].
+    pub fn new(alpha: f32) -> Self {
+        ThresholdPruner {
+            alpha,
+            skip: Vec::new(),
+        }
+    }
+
+    /// Leaves the named layers unpruned.
+    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.skip = names.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl Pruner for ThresholdPruner {
+    fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return Err(Error::param(
+                "alpha",
+                format!("must be in [0, 1], got {}", self.alpha),
+            ));
+        }
+        check_names(model, &self.skip)?;
+        let mut masks = Vec::new();
+        model.visit_linears(&mut |name, layer| {
+            if self.skip.iter().any(|s| s == name) {
+                return;
+            }
+            let w = layer.weight();
+            let cut = self.alpha * w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let mut mask: Array2<bool> = w.mapv(|v| v.abs() >= cut && v != 0.0);
+            if let Some(old) = layer.mask() {
+                mask.zip_mut_with(&old, |m, &keep| *m &= keep);
+            }
+            masks.push((name.to_string(), mask));
+        });
+        apply_masks(model, masks)
+    }
+}

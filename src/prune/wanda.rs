@@ -1,0 +1,107 @@
+//! Wanda: pruning by weights and activations (Sun, Liu, Bair & Kolter 2023, "A Simple and
+//! Effective Pruning Approach for Large Language Models").
+//!
+//! Each weight is scored `S_ij = |W_ij| · ‖X_j‖₂`, where `‖X_j‖₂` is the L2 norm of input
+//! feature `j` over the calibration samples, and weights are compared within each output row
+//! (the paper's per-output comparison group). A small weight on a large-magnitude input feature
+//! matters more than its magnitude says; Wanda keeps it.
+
+use std::collections::HashMap;
+
+use ndarray::{Array1, ArrayView2, Axis};
+
+use super::pruner::{
+    apply_masks, check_sparsity, collect_scores, masks_per_row, PruneReport, Pruner,
+};
+use crate::error::{check_finite, Error, Result};
+use crate::nn::{Mlp, NamedLinears};
+
+/// Per-layer input feature norms ‖X_j‖₂ from calibration data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ActivationNorms {
+    norms: HashMap<String, Array1<f32>>,
+}
+
+/// Column L2 norms of a batch.
+fn column_norms(x: ArrayView2<f32>) -> Array1<f32> {
+    x.map_axis(Axis(0), |c| c.iter().map(|v| v * v).sum::<f32>().sqrt())
+}
+
+impl ActivationNorms {
+    /// The input norms of every layer of `mlp` on the calibration batch `x` (batch, in).
+    pub fn from_mlp(mlp: &Mlp, x: ArrayView2<f32>) -> Result<Self> {
+        if x.nrows() == 0 {
+            return Err(Error::Empty("calibration batch".into()));
+        }
+        let (_, cache) = mlp.forward_train(x)?;
+        let mut norms = HashMap::new();
+        norms.insert("layers.0".to_string(), column_norms(x));
+        for i in 1..mlp.layers().len() {
+            if let Some(h) = cache.hidden_output(i - 1) {
+                norms.insert(format!("layers.{i}"), column_norms(h));
+            }
+        }
+        Ok(ActivationNorms { norms })
+    }
+
+    /// Records the inputs `x` (batch, in) seen by the layer `name`, for models whose layer
+    /// inputs the caller collects (an encoder's projections).
+    pub fn insert(&mut self, name: impl Into<String>, x: ArrayView2<f32>) -> Result<()> {
+        check_finite(x.iter(), || "calibration inputs".into())?;
+        self.norms.insert(name.into(), column_norms(x));
+        Ok(())
+    }
+
+    /// The norms of layer `name`'s input features.
+    pub fn get(&self, name: &str) -> Option<&Array1<f32>> {
+        self.norms.get(name)
+    }
+}
+
+/// Wanda pruning to `sparsity` per output row, from calibration norms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WandaPruner {
+    sparsity: f32,
+    norms: ActivationNorms,
+    skip: Vec<String>,
+}
+
+impl WandaPruner {
+    /// Wanda at `sparsity`, using the calibration `norms` of every target layer.
+    pub fn new(sparsity: f32, norms: ActivationNorms) -> Self {
+        WandaPruner {
+            sparsity,
+            norms,
+            skip: Vec::new(),
+        }
+    }
+
+    /// Leaves the named layers unpruned.
+    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.skip = names.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl Pruner for WandaPruner {
+    fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
+        check_sparsity(self.sparsity)?;
+        let scores = collect_scores(model, &self.skip, |name, l| {
+            let norms = self.norms.get(name).ok_or_else(|| {
+                Error::param(
+                    "calibration",
+                    format!("no activation norms for layer `{name}`"),
+                )
+            })?;
+            if norms.len() != l.in_features() {
+                return Err(Error::shape(
+                    "Wanda calibration width",
+                    l.in_features(),
+                    norms.len(),
+                ));
+            }
+            Ok(&l.weight().mapv(f32::abs) * norms)
+        })?;
+        apply_masks(model, masks_per_row(scores, self.sparsity))
+    }
+}
