@@ -21,7 +21,7 @@ use ndarray::{s, Array2, ArrayView2};
 use rand::Rng;
 
 use super::softmax::softmax_rows;
-use super::Linear;
+use super::{Linear, LinearLayer};
 use crate::error::{check_finite, Error, Result};
 
 /// The score given to a hidden (padding or future) key: low enough that its softmax weight
@@ -29,12 +29,16 @@ use crate::error::{check_finite, Error, Result};
 const MASKED_SCORE: f32 = -1e30;
 
 /// Multi-head self-attention: query, key, value and output projections, all (hidden × hidden).
+///
+/// Generic over the projection type as [`Mlp`](super::Mlp) is: `MultiHeadAttention`
+/// (= `MultiHeadAttention<Linear>`) is the dense model; quantized or pruned attention uses its
+/// own [`LinearLayer`] (built with [`MultiHeadAttention::map_linears`]) and runs the same code.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MultiHeadAttention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+pub struct MultiHeadAttention<L = Linear> {
+    q: L,
+    k: L,
+    v: L,
+    o: L,
     heads: usize,
 }
 
@@ -61,10 +65,10 @@ pub(crate) fn check_heads(hidden: usize, heads: usize) -> Result<()> {
     Ok(())
 }
 
-impl MultiHeadAttention {
+impl<L: LinearLayer> MultiHeadAttention<L> {
     /// Builds attention from its four projections; each must map hidden → hidden, and `heads`
     /// must divide hidden.
-    pub fn new(q: Linear, k: Linear, v: Linear, o: Linear, heads: usize) -> Result<Self> {
+    pub fn new(q: L, k: L, v: L, o: L, heads: usize) -> Result<Self> {
         let hidden = q.in_features();
         check_heads(hidden, heads)?;
         for (name, l) in [("query", &q), ("key", &k), ("value", &v), ("output", &o)] {
@@ -77,17 +81,6 @@ impl MultiHeadAttention {
             }
         }
         Ok(MultiHeadAttention { q, k, v, o, heads })
-    }
-
-    /// Freshly initialised attention of width `hidden` with `heads` heads (each projection
-    /// initialised as [`Linear::init`]).
-    pub fn init(hidden: usize, heads: usize, rng: &mut impl Rng) -> Result<Self> {
-        check_heads(hidden, heads)?;
-        let q = Linear::init(hidden, hidden, rng)?;
-        let k = Linear::init(hidden, hidden, rng)?;
-        let v = Linear::init(hidden, hidden, rng)?;
-        let o = Linear::init(hidden, hidden, rng)?;
-        MultiHeadAttention::new(q, k, v, o, heads)
     }
 
     /// Number of heads.
@@ -106,42 +99,32 @@ impl MultiHeadAttention {
     }
 
     /// The query projection.
-    pub fn q(&self) -> &Linear {
+    pub fn q(&self) -> &L {
         &self.q
     }
 
     /// The key projection.
-    pub fn k(&self) -> &Linear {
+    pub fn k(&self) -> &L {
         &self.k
     }
 
     /// The value projection.
-    pub fn v(&self) -> &Linear {
+    pub fn v(&self) -> &L {
         &self.v
     }
 
     /// The output projection.
-    pub fn o(&self) -> &Linear {
+    pub fn o(&self) -> &L {
         &self.o
     }
 
     /// The four projections with their names (`"q"`, `"k"`, `"v"`, `"o"`), in forward order.
-    pub(crate) fn linears(&self) -> [(&'static str, &Linear); 4] {
+    pub(crate) fn linears(&self) -> [(&'static str, &L); 4] {
         [
             ("q", &self.q),
             ("k", &self.k),
             ("v", &self.v),
             ("o", &self.o),
-        ]
-    }
-
-    /// The four projections, mutably, with their names.
-    pub(crate) fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 4] {
-        [
-            ("q", &mut self.q),
-            ("k", &mut self.k),
-            ("v", &mut self.v),
-            ("o", &mut self.o),
         ]
     }
 
@@ -163,28 +146,35 @@ impl MultiHeadAttention {
         key_mask: Option<&[bool]>,
         causal: bool,
     ) -> Result<Array2<f32>> {
-        self.q.check_input(&x, "MultiHeadAttention::forward")?;
+        if x.ncols() != self.hidden() {
+            return Err(Error::shape(
+                "MultiHeadAttention::forward",
+                self.hidden(),
+                x.ncols(),
+            ));
+        }
         if x.nrows() == 0 {
             return Err(Error::Empty("attention input sequence".into()));
         }
         check_finite(x.iter(), || "attention input".into())?;
         check_mask(x.nrows(), key_mask, causal)?;
-        Ok(self.forward_unchecked(x, key_mask, causal))
+        self.forward_unchecked(x, key_mask, causal)
     }
 
     /// The forward pass without input checks; callers have run them (via `check_mask` too).
+    /// Errors only if a projection does (a compressed layer's own checks).
     pub(crate) fn forward_unchecked(
         &self,
         x: ArrayView2<f32>,
         key_mask: Option<&[bool]>,
         causal: bool,
-    ) -> Array2<f32> {
+    ) -> Result<Array2<f32>> {
         let seq = x.nrows();
         let d = self.head_dim();
         let scale = 1.0 / (d as f32).sqrt();
-        let q = self.q.forward_unchecked(x);
-        let k = self.k.forward_unchecked(x);
-        let v = self.v.forward_unchecked(x);
+        let q = self.q.forward(x)?;
+        let k = self.k.forward(x)?;
+        let v = self.v.forward(x)?;
         let mut context = Array2::<f32>::zeros((seq, self.hidden()));
         for h in 0..self.heads {
             let cols = s![.., h * d..(h + 1) * d];
@@ -194,7 +184,45 @@ impl MultiHeadAttention {
             let weights = softmax_rows(scores.view(), 1.0);
             context.slice_mut(cols).assign(&weights.dot(&v.slice(cols)));
         }
-        self.o.forward_unchecked(context.view())
+        self.o.forward(context.view())
+    }
+
+    /// Attention with every projection converted by `f` (called with `"q"`, `"k"`, `"v"`, `"o"`
+    /// and the projection): how compressed attention is built from a dense one.
+    pub fn map_linears<L2: LinearLayer>(
+        &self,
+        mut f: impl FnMut(&str, &L) -> Result<L2>,
+    ) -> Result<MultiHeadAttention<L2>> {
+        MultiHeadAttention::new(
+            f("q", &self.q)?,
+            f("k", &self.k)?,
+            f("v", &self.v)?,
+            f("o", &self.o)?,
+            self.heads,
+        )
+    }
+}
+
+impl MultiHeadAttention {
+    /// Freshly initialised attention of width `hidden` with `heads` heads (each projection
+    /// initialised as [`Linear::init`]).
+    pub fn init(hidden: usize, heads: usize, rng: &mut impl Rng) -> Result<Self> {
+        check_heads(hidden, heads)?;
+        let q = Linear::init(hidden, hidden, rng)?;
+        let k = Linear::init(hidden, hidden, rng)?;
+        let v = Linear::init(hidden, hidden, rng)?;
+        let o = Linear::init(hidden, hidden, rng)?;
+        MultiHeadAttention::new(q, k, v, o, heads)
+    }
+
+    /// The four projections, mutably, with their names.
+    pub(crate) fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 4] {
+        [
+            ("q", &mut self.q),
+            ("k", &mut self.k),
+            ("v", &mut self.v),
+            ("o", &mut self.o),
+        ]
     }
 }
 

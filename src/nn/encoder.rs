@@ -16,7 +16,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, BlockConfig, LayerNorm, Linear, NamedLinears, NormPlacement};
+use super::{Activation, BlockConfig, LayerNorm, Linear, LinearLayer, NamedLinears, NormPlacement};
 use super::{Forward, TransformerBlock};
 use crate::error::{Error, Result};
 
@@ -97,14 +97,19 @@ impl EncoderConfig {
 /// assert_eq!(states.dim(), (3, 16));
 /// # Ok::<(), shrink::Error>(())
 /// ```
+///
+/// Generic over the linear-layer type as [`Mlp`](super::Mlp) is: `Encoder`
+/// (= `Encoder<Linear>`) is the dense model; a compressed encoder (for example
+/// `Encoder<QuantLinear>`) is built with [`Encoder::map_linears`] and runs the same forward code
+/// on its packed layers. Embeddings and LayerNorms stay f32.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Encoder {
+pub struct Encoder<L = Linear> {
     config: EncoderConfig,
     word: Array2<f32>,
     position: Array2<f32>,
     token_type: Option<Array2<f32>>,
     embedding_norm: Option<LayerNorm>,
-    blocks: Vec<TransformerBlock>,
+    blocks: Vec<TransformerBlock<L>>,
     final_norm: Option<LayerNorm>,
 }
 
@@ -148,11 +153,41 @@ impl Encoder {
         Encoder::from_parts(config, parts, blocks)
     }
 
+    /// Mean of the hidden states (batch, seq, hidden) over the real tokens of each row
+    /// (`attention_mask` non-zero; every token when `None`), giving (batch, hidden). Errors if
+    /// the mask shape differs or a row has no real token.
+    pub fn mean_pool_states(
+        states: ArrayView3<f32>,
+        attention_mask: Option<ArrayView2<u8>>,
+    ) -> Result<Array2<f32>> {
+        let (batch, seq, hidden) = states.dim();
+        if let Some(m) = attention_mask.filter(|m| m.dim() != (batch, seq)) {
+            return Err(Error::shape("mean pool mask shape", (batch, seq), m.dim()));
+        }
+        let mut out = Array2::zeros((batch, hidden));
+        for (b, mut dest) in out.outer_iter_mut().enumerate() {
+            let keep: Vec<usize> = (0..seq)
+                .filter(|&i| attention_mask.is_none_or(|m| m[[b, i]] != 0))
+                .collect();
+            if keep.is_empty() {
+                return Err(Error::Empty(format!("row {b} has no real token to pool")));
+            }
+            let sum: Array1<f32> = states
+                .index_axis(Axis(0), b)
+                .select(Axis(0), &keep)
+                .sum_axis(Axis(0));
+            dest.assign(&(sum / keep.len() as f32));
+        }
+        Ok(out)
+    }
+}
+
+impl<L: LinearLayer> Encoder<L> {
     /// Assembles an encoder from loaded parts, checking every shape against `config`.
     pub(crate) fn from_parts(
         config: EncoderConfig,
         parts: Embeddings,
-        blocks: Vec<TransformerBlock>,
+        blocks: Vec<TransformerBlock<L>>,
     ) -> Result<Self> {
         config.check()?;
         let h = config.hidden_size;
@@ -232,7 +267,7 @@ impl Encoder {
     }
 
     /// The transformer blocks, in order.
-    pub fn blocks(&self) -> &[TransformerBlock] {
+    pub fn blocks(&self) -> &[TransformerBlock<L>] {
         &self.blocks
     }
 
@@ -275,9 +310,54 @@ impl Encoder {
             + self.blocks.iter().map(Forward::param_count).sum::<usize>()
     }
 
-    /// Bytes needed to store the parameters as f32.
+    /// Exact bytes of the parameters: f32 embeddings and LayerNorms plus each block's own
+    /// storage (f32 for the dense encoder).
     pub fn storage_bytes(&self) -> usize {
-        self.param_count() * std::mem::size_of::<f32>()
+        4 * (self.word.len()
+            + self.position.len()
+            + self.token_type.as_ref().map_or(0, Array2::len)
+            + self
+                .embedding_norm
+                .iter()
+                .chain(&self.final_norm)
+                .map(LayerNorm::param_count)
+                .sum::<usize>())
+            + self
+                .blocks
+                .iter()
+                .map(TransformerBlock::storage_bytes)
+                .sum::<usize>()
+    }
+
+    /// An encoder with every linear layer converted by `f`, called with its name
+    /// (`"blocks.{i}.attn.q"` … `"blocks.{i}.ffn.out"`, as [`NamedLinears`]) and the layer;
+    /// embeddings and LayerNorms are copied. How compressed encoders are built.
+    pub fn map_linears<L2: LinearLayer>(
+        &self,
+        mut f: impl FnMut(&str, &L) -> Result<L2>,
+    ) -> Result<Encoder<L2>> {
+        let blocks = self
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b.map_linears(|n, l| f(&format!("blocks.{i}.{n}"), l)))
+            .collect::<Result<Vec<_>>>()?;
+        let parts = Embeddings {
+            word: self.word.clone(),
+            position: self.position.clone(),
+            token_type: self.token_type.clone(),
+            embedding_norm: self.embedding_norm.clone(),
+            final_norm: self.final_norm.clone(),
+        };
+        Encoder::from_parts(self.config, parts, blocks)
+    }
+
+    /// Calls `f` with every linear layer and its name, in forward order (the generic twin of
+    /// [`NamedLinears::visit_linears`]).
+    pub fn visit_layers(&self, f: &mut dyn FnMut(&str, &L)) {
+        for (i, block) in self.blocks.iter().enumerate() {
+            block.visit_layers(&mut |name, l| f(&format!("blocks.{i}.{name}"), l));
+        }
     }
 
     /// Hidden states (seq, hidden) for one sequence of token ids.
@@ -300,7 +380,7 @@ impl Encoder {
             h = ln.forward_unchecked(h.view());
         }
         for block in &self.blocks {
-            h = block.forward_unchecked(h.view(), mask, self.config.causal);
+            h = block.forward_unchecked(h.view(), mask, self.config.causal)?;
         }
         if let Some(ln) = &self.final_norm {
             h = ln.forward_unchecked(h.view());
@@ -412,39 +492,11 @@ impl Encoder {
         attention_mask: Option<ArrayView2<u8>>,
     ) -> Result<Array2<f32>> {
         let states = self.forward_batch(ids, token_types, attention_mask)?;
-        Encoder::mean_pool_states(states.view(), attention_mask)
-    }
-
-    /// Mean of the hidden states (batch, seq, hidden) over the real tokens of each row
-    /// (`attention_mask` non-zero; every token when `None`), giving (batch, hidden). Errors if
-    /// the mask shape differs or a row has no real token.
-    pub fn mean_pool_states(
-        states: ArrayView3<f32>,
-        attention_mask: Option<ArrayView2<u8>>,
-    ) -> Result<Array2<f32>> {
-        let (batch, seq, hidden) = states.dim();
-        if let Some(m) = attention_mask.filter(|m| m.dim() != (batch, seq)) {
-            return Err(Error::shape("mean pool mask shape", (batch, seq), m.dim()));
-        }
-        let mut out = Array2::zeros((batch, hidden));
-        for (b, mut dest) in out.outer_iter_mut().enumerate() {
-            let keep: Vec<usize> = (0..seq)
-                .filter(|&i| attention_mask.is_none_or(|m| m[[b, i]] != 0))
-                .collect();
-            if keep.is_empty() {
-                return Err(Error::Empty(format!("row {b} has no real token to pool")));
-            }
-            let sum: Array1<f32> = states
-                .index_axis(Axis(0), b)
-                .select(Axis(0), &keep)
-                .sum_axis(Axis(0));
-            dest.assign(&(sum / keep.len() as f32));
-        }
-        Ok(out)
+        Encoder::<Linear>::mean_pool_states(states.view(), attention_mask)
     }
 
     /// Mutable access to the blocks for compression methods; shapes cannot change through it.
-    pub(crate) fn blocks_mut(&mut self) -> &mut [TransformerBlock] {
+    pub(crate) fn blocks_mut(&mut self) -> &mut [TransformerBlock<L>] {
         &mut self.blocks
     }
 }

@@ -14,7 +14,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::attention::{check_heads, check_mask};
-use super::{Activation, Forward, LayerNorm, Linear, MultiHeadAttention, NamedLinears};
+use super::{
+    Activation, Forward, LayerNorm, Linear, LinearLayer, MultiHeadAttention, NamedLinears,
+};
 use crate::error::{check_finite, Error, Result};
 
 /// Where a [`TransformerBlock`] puts its LayerNorms.
@@ -87,12 +89,16 @@ impl BlockConfig {
 /// assert_eq!(y.dim(), (5, 16));
 /// # Ok::<(), shrink::Error>(())
 /// ```
+///
+/// Generic over the linear-layer type as [`Mlp`](super::Mlp) is: `TransformerBlock`
+/// (= `TransformerBlock<Linear>`) is the dense model; compressed blocks are built with
+/// [`TransformerBlock::map_linears`] and run the same forward code.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TransformerBlock {
-    attn: MultiHeadAttention,
+pub struct TransformerBlock<L = Linear> {
+    attn: MultiHeadAttention<L>,
     ln1: LayerNorm,
-    ffn_in: Linear,
-    ffn_out: Linear,
+    ffn_in: L,
+    ffn_out: L,
     ln2: LayerNorm,
     activation: Activation,
     placement: NormPlacement,
@@ -116,13 +122,15 @@ impl TransformerBlock {
             config.placement,
         )
     }
+}
 
+impl<L: LinearLayer> TransformerBlock<L> {
     /// Assembles a block from trained parts: attention, the LayerNorms `[ln1, ln2]` and the
     /// feed-forward layers `[in, out]`. Errors if the widths do not chain.
     pub fn from_parts(
-        attn: MultiHeadAttention,
+        attn: MultiHeadAttention<L>,
         norms: [LayerNorm; 2],
-        ffn: [Linear; 2],
+        ffn: [L; 2],
         activation: Activation,
         placement: NormPlacement,
     ) -> Result<Self> {
@@ -159,7 +167,7 @@ impl TransformerBlock {
     }
 
     /// The self-attention sub-layer.
-    pub fn attention(&self) -> &MultiHeadAttention {
+    pub fn attention(&self) -> &MultiHeadAttention<L> {
         &self.attn
     }
 
@@ -174,12 +182,12 @@ impl TransformerBlock {
     }
 
     /// The feed-forward network's first layer, hidden → intermediate.
-    pub fn ffn_in(&self) -> &Linear {
+    pub fn ffn_in(&self) -> &L {
         &self.ffn_in
     }
 
     /// The feed-forward network's second layer, intermediate → hidden.
-    pub fn ffn_out(&self) -> &Linear {
+    pub fn ffn_out(&self) -> &L {
         &self.ffn_out
     }
 
@@ -220,48 +228,89 @@ impl TransformerBlock {
         key_mask: Option<&[bool]>,
         causal: bool,
     ) -> Result<Array2<f32>> {
-        self.attn.q().check_input(&x, "TransformerBlock::forward")?;
+        if x.ncols() != self.hidden() {
+            return Err(Error::shape(
+                "TransformerBlock::forward",
+                self.hidden(),
+                x.ncols(),
+            ));
+        }
         if x.nrows() == 0 {
             return Err(Error::Empty("transformer block input sequence".into()));
         }
         check_finite(x.iter(), || "transformer block input".into())?;
         check_mask(x.nrows(), key_mask, causal)?;
-        Ok(self.forward_unchecked(x, key_mask, causal))
+        self.forward_unchecked(x, key_mask, causal)
     }
 
-    /// The forward pass without input checks; callers have run them.
+    /// The forward pass without input checks; callers have run them. Errors only if a
+    /// linear layer does (a compressed layer's own checks).
     pub(crate) fn forward_unchecked(
         &self,
         x: ArrayView2<f32>,
         key_mask: Option<&[bool]>,
         causal: bool,
-    ) -> Array2<f32> {
-        match self.placement {
+    ) -> Result<Array2<f32>> {
+        Ok(match self.placement {
             NormPlacement::PostLn => {
-                let mut h = self.attn.forward_unchecked(x, key_mask, causal);
+                let mut h = self.attn.forward_unchecked(x, key_mask, causal)?;
                 h += &x;
                 let h = self.ln1.forward_unchecked(h.view());
-                let mut y = self.ffn(h.view());
+                let mut y = self.ffn(h.view())?;
                 y += &h;
                 self.ln2.forward_unchecked(y.view())
             }
             NormPlacement::PreLn => {
                 let n1 = self.ln1.forward_unchecked(x);
-                let mut h = self.attn.forward_unchecked(n1.view(), key_mask, causal);
+                let mut h = self.attn.forward_unchecked(n1.view(), key_mask, causal)?;
                 h += &x;
                 let n2 = self.ln2.forward_unchecked(h.view());
-                let mut y = self.ffn(n2.view());
+                let mut y = self.ffn(n2.view())?;
                 y += &h;
                 y
             }
-        }
+        })
     }
 
     /// `act(h·W_inᵀ + b_in)·W_outᵀ + b_out`.
-    fn ffn(&self, h: ArrayView2<f32>) -> Array2<f32> {
-        let mut z = self.ffn_in.forward_unchecked(h);
+    fn ffn(&self, h: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let mut z = self.ffn_in.forward(h)?;
         self.activation.forward_inplace(&mut z);
-        self.ffn_out.forward_unchecked(z.view())
+        self.ffn_out.forward(z.view())
+    }
+
+    /// A block with every linear layer converted by `f`, called with its name (`"attn.q"` …
+    /// `"ffn.out"`, as [`NamedLinears`]) and the layer; LayerNorms are kept.
+    pub fn map_linears<L2: LinearLayer>(
+        &self,
+        mut f: impl FnMut(&str, &L) -> Result<L2>,
+    ) -> Result<TransformerBlock<L2>> {
+        let attn = self.attn.map_linears(|n, l| f(&format!("attn.{n}"), l))?;
+        let ffn = [f("ffn.in", &self.ffn_in)?, f("ffn.out", &self.ffn_out)?];
+        TransformerBlock::from_parts(
+            attn,
+            [self.ln1.clone(), self.ln2.clone()],
+            ffn,
+            self.activation,
+            self.placement,
+        )
+    }
+
+    /// Calls `f` with every linear layer and its name, in forward order (the generic twin of
+    /// [`NamedLinears::visit_linears`]).
+    pub fn visit_layers(&self, f: &mut dyn FnMut(&str, &L)) {
+        for (name, l) in self.attn.linears() {
+            f(&format!("attn.{name}"), l);
+        }
+        f("ffn.in", &self.ffn_in);
+        f("ffn.out", &self.ffn_out);
+    }
+
+    /// Exact bytes of the parameters: each linear layer's own storage plus f32 LayerNorms.
+    pub fn storage_bytes(&self) -> usize {
+        let mut bytes = 4 * (self.ln1.param_count() + self.ln2.param_count());
+        self.visit_layers(&mut |_, l| bytes += l.storage_bytes());
+        bytes
     }
 
     /// Number of parameters (projections, feed-forward layers and LayerNorms).
@@ -274,7 +323,7 @@ impl TransformerBlock {
     }
 }
 
-impl Forward for TransformerBlock {
+impl<L: LinearLayer> Forward for TransformerBlock<L> {
     /// One sequence (seq, hidden) → (seq, hidden), without a mask and not causal.
     fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         TransformerBlock::forward(self, x, None, false)
@@ -293,7 +342,7 @@ impl Forward for TransformerBlock {
     }
 
     fn storage_bytes(&self) -> usize {
-        self.param_count() * std::mem::size_of::<f32>()
+        TransformerBlock::storage_bytes(self)
     }
 }
 

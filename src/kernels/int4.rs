@@ -1,0 +1,252 @@
+//! int4 weights packed two per byte, unpacked inside the kernel.
+//!
+//! A (rows × cols) matrix of 4-bit codes `u ∈ [0, 15]` is stored row by row, each row in
+//! `⌈cols/2⌉` bytes: column `2b` in the low nibble of byte `b`, column `2b + 1` in the high
+//! nibble (a trailing odd column leaves the high nibble 0). A weight is `ŵ = s_g·(u − z_g)` with
+//! the group's scale `s_g` and zero point `z_g ∈ [0, 15]`; symmetric weights use `z = 8`, so
+//! the signed code `u − 8` spans [−8, 7]. Scales are f16, as in GGML's Q4_0 blocks, so a group
+//! of 32 costs 16 + 2 bytes (4.5 bits per weight).
+
+use half::f16;
+
+use super::{check_len, GroupLayout};
+use crate::error::{Error, Result};
+
+/// Zero point of symmetric int4 codes: `u − 8 ∈ [−8, 7]`.
+pub const SYMMETRIC_ZERO: u8 = 8;
+
+/// Bytes of one packed row of `cols` codes.
+pub fn packed_row_bytes(cols: usize) -> usize {
+    cols.div_ceil(2)
+}
+
+/// Packs codes (rows × cols, each in [0, 15]) two per byte. Errors on a code above 15 or a
+/// length that is not rows·cols.
+pub fn pack_int4(codes: &[u8], rows: usize, cols: usize) -> Result<Vec<u8>> {
+    check_len("pack_int4 codes", rows * cols, codes.len())?;
+    if let Some(bad) = codes.iter().find(|&&c| c > 15) {
+        return Err(Error::param(
+            "codes",
+            format!("int4 code {bad} is above 15"),
+        ));
+    }
+    let stride = packed_row_bytes(cols);
+    let mut out = vec![0u8; rows * stride];
+    if cols == 0 {
+        return Ok(out);
+    }
+    for (src, dst) in codes
+        .chunks_exact(cols)
+        .zip(out.chunks_exact_mut(stride.max(1)))
+    {
+        for (pair, d) in src.chunks(2).zip(dst.iter_mut()) {
+            *d = pair[0] | pair.get(1).map_or(0, |&h| h << 4);
+        }
+    }
+    Ok(out)
+}
+
+/// The code at column `c` of a packed row.
+#[inline]
+pub fn code_at(row: &[u8], c: usize) -> u8 {
+    let b = row[c / 2];
+    if c % 2 == 0 {
+        b & 0x0F
+    } else {
+        b >> 4
+    }
+}
+
+fn check_q4(packed: &[u8], scales: &[f16], zeros: &[u8], layout: GroupLayout) -> Result<()> {
+    layout.check()?;
+    check_len(
+        "int4 packed weight",
+        layout.rows * packed_row_bytes(layout.cols),
+        packed.len(),
+    )?;
+    check_len("int4 scales", layout.n_scales(), scales.len())?;
+    if !zeros.is_empty() {
+        check_len("int4 zero points", layout.n_scales(), zeros.len())?;
+    }
+    Ok(())
+}
+
+/// `Σ_g s_g · Σ_{k∈g} x_k·(u_k − z_g)` for one packed row.
+#[inline]
+fn dot_q4_row(x: &[f32], row: &[u8], scales: &[f16], zeros: &[u8], group: usize) -> f32 {
+    let mut total = 0.0f32;
+    if group.is_multiple_of(2) {
+        // Every group starts on a byte boundary: unpack two codes per byte.
+        for (g, (xg, bg)) in x.chunks(group).zip(row.chunks(group / 2)).enumerate() {
+            let z = f32::from(zeros.get(g).copied().unwrap_or(SYMMETRIC_ZERO));
+            let (mut a0, mut a1) = (0.0f32, 0.0f32);
+            for (xs, &b) in xg.chunks_exact(2).zip(bg) {
+                a0 += xs[0] * (f32::from(b & 0x0F) - z);
+                a1 += xs[1] * (f32::from(b >> 4) - z);
+            }
+            total += scales[g].to_f32() * (a0 + a1);
+        }
+    } else {
+        // Odd group (a per-row layout of odd width): unpack code by code.
+        for (g, xg) in x.chunks(group).enumerate() {
+            let z = f32::from(zeros.get(g).copied().unwrap_or(SYMMETRIC_ZERO));
+            let acc: f32 = xg
+                .iter()
+                .enumerate()
+                .map(|(i, &xv)| xv * (f32::from(code_at(row, g * group + i)) - z))
+                .sum();
+            total += scales[g].to_f32() * acc;
+        }
+    }
+    total
+}
+
+/// `out = X·Ŵᵀ` for f32 `x` (batch × cols) and packed int4 weights (rows × cols) with
+/// `ŵ = s·(u − z)`; `zeros` empty means symmetric (`z = 8`). `out` (batch × rows) is
+/// overwritten.
+pub fn gemm_q4_f32(
+    x: &[f32],
+    batch: usize,
+    packed: &[u8],
+    scales: &[f16],
+    zeros: &[u8],
+    layout: GroupLayout,
+    out: &mut [f32],
+) -> Result<()> {
+    check_q4(packed, scales, zeros, layout)?;
+    check_len("gemm_q4_f32 x", batch * layout.cols, x.len())?;
+    check_len("gemm_q4_f32 out", batch * layout.rows, out.len())?;
+    let (rows, cols) = (layout.rows, layout.cols);
+    if cols == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    let stride = packed_row_bytes(cols);
+    let zs = |r: usize| {
+        if zeros.is_empty() {
+            &zeros[..0]
+        } else {
+            &zeros[layout.row_scales(r)]
+        }
+    };
+    if batch == 1 {
+        for (r, (row, o)) in packed.chunks_exact(stride).zip(out.iter_mut()).enumerate() {
+            *o = dot_q4_row(x, row, &scales[layout.row_scales(r)], zs(r), layout.group);
+        }
+        return Ok(());
+    }
+    let mut deq = vec![0.0f32; cols];
+    for (r, row) in packed.chunks_exact(stride).enumerate() {
+        let (s, z) = (&scales[layout.row_scales(r)], zs(r));
+        for (c, d) in deq.iter_mut().enumerate() {
+            let g = c / layout.group;
+            let zg = f32::from(z.get(g).copied().unwrap_or(SYMMETRIC_ZERO));
+            *d = s[g].to_f32() * (f32::from(code_at(row, c)) - zg);
+        }
+        for (i, xi) in x.chunks_exact(cols).enumerate() {
+            out[i * rows + r] = super::float::dot_f32_unchecked(xi, &deq);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    #[test]
+    fn pack_round_trips_and_rejects_wide_codes() {
+        let mut rng = StdRng::seed_from_u64(2);
+        for &(rows, cols) in &[(1, 1), (3, 7), (2, 32), (0, 5), (4, 0)] {
+            let codes: Vec<u8> = (0..rows * cols)
+                .map(|_| rng.random_range(0..16u8))
+                .collect();
+            let packed = pack_int4(&codes, rows, cols).unwrap();
+            assert_eq!(packed.len(), rows * cols.div_ceil(2));
+            for r in 0..rows {
+                let row = &packed[r * packed_row_bytes(cols)..(r + 1) * packed_row_bytes(cols)];
+                for c in 0..cols {
+                    assert_eq!(code_at(row, c), codes[r * cols + c]);
+                }
+            }
+        }
+        assert!(pack_int4(&[16], 1, 1).is_err());
+    }
+
+    #[test]
+    fn q4_gemm_matches_dequantized_reference() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for &(batch, rows, cols, group, per_tensor, asym) in &[
+            (1, 1, 7, 7, true, false),
+            (1, 3, 13, 13, false, true),
+            (2, 3, 13, 13, false, false),
+            (4, 5, 64, 32, false, false),
+            (3, 2, 96, 32, false, true),
+            (1, 6, 128, 64, false, true),
+            (1, 0, 8, 8, false, false),
+        ] {
+            let layout = GroupLayout {
+                rows,
+                cols,
+                group,
+                per_tensor,
+            };
+            let codes: Vec<u8> = (0..rows * cols)
+                .map(|_| rng.random_range(0..16u8))
+                .collect();
+            let packed = pack_int4(&codes, rows, cols).unwrap();
+            let scales: Vec<f16> = (0..layout.n_scales())
+                .map(|_| f16::from_f32(rng.random_range(0.01..0.1f32)))
+                .collect();
+            let zeros: Vec<u8> = if asym {
+                (0..layout.n_scales())
+                    .map(|_| rng.random_range(0..16u8))
+                    .collect()
+            } else {
+                vec![]
+            };
+            let x: Vec<f32> = (0..batch * cols)
+                .map(|_| rng.random_range(-1.0..1.0f32))
+                .collect();
+            let mut out = vec![0.0; batch * rows];
+            gemm_q4_f32(&x, batch, &packed, &scales, &zeros, layout, &mut out).unwrap();
+            for i in 0..batch {
+                for r in 0..rows {
+                    let mut want = 0.0f64;
+                    for c in 0..cols {
+                        let si = if per_tensor {
+                            0
+                        } else {
+                            r * (cols / group) + c / group
+                        };
+                        let z = zeros.get(si).copied().unwrap_or(SYMMETRIC_ZERO);
+                        want += f64::from(x[i * cols + c])
+                            * f64::from(scales[si].to_f32())
+                            * (f64::from(codes[r * cols + c]) - f64::from(z));
+                    }
+                    let got = f64::from(out[i * rows + r]);
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "({batch},{rows},{cols}) {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_lengths() {
+        let layout = GroupLayout {
+            rows: 2,
+            cols: 8,
+            group: 4,
+            per_tensor: false,
+        };
+        let scales = vec![f16::ONE; 4];
+        let mut out = vec![0.0; 2];
+        assert!(gemm_q4_f32(&[0.0; 8], 1, &[0; 7], &scales, &[], layout, &mut out).is_err());
+        assert!(gemm_q4_f32(&[0.0; 8], 1, &[0; 8], &scales[..3], &[], layout, &mut out).is_err());
+        assert!(gemm_q4_f32(&[0.0; 8], 1, &[0; 8], &scales, &[], layout, &mut out).is_ok());
+    }
+}

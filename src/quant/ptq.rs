@@ -1,0 +1,296 @@
+//! The [`Quantizer`] trait and post-training quantization ([`Ptq`]): round-to-nearest weights
+//! (f16, bf16, int8, int4) with weight-only, dynamic or static (calibrated) activations, chosen
+//! per layer by name rules (mixed precision; excluded layers stay f32).
+
+use half::{bf16, f16};
+use ndarray::Array1;
+
+use super::affine::choose_params;
+use super::calibration::Calibration;
+use super::codes::{rtn, IntCodes};
+use super::int4::Int4Weight;
+use super::int8::Int8Weight;
+use super::observer::Observer;
+use super::qlinear::{ActQuant, QuantLinear, QuantWeight, ACTIVATION_SCHEME};
+use super::scheme::{ActivationMode, QuantScheme, WeightScheme};
+use crate::error::{Error, Result};
+use crate::nn::{Encoder, Linear, Mlp, NamedLinears};
+
+/// Turns a trained model into a quantized one, layer by named layer.
+///
+/// Implementors quantize one [`Linear`] given its name and the calibration data; the provided
+/// methods walk an [`Mlp`] (`"layers.{i}"`) or an [`Encoder`] (`"blocks.{i}.attn.q"` …) and
+/// build the quantized model, leaving the original untouched (errors included).
+pub trait Quantizer {
+    /// The quantized form of the layer `name`.
+    fn quantize_linear(
+        &self,
+        name: &str,
+        layer: &Linear,
+        calibration: Option<&Calibration>,
+    ) -> Result<QuantLinear>;
+
+    /// Checks settings against the model's layer names before anything is quantized (e.g. that
+    /// every name rule matches some layer).
+    fn check_names(&self, names: &[String]) -> Result<()>;
+
+    /// The quantized MLP.
+    fn quantize_mlp(
+        &self,
+        mlp: &Mlp,
+        calibration: Option<&Calibration>,
+    ) -> Result<Mlp<QuantLinear>> {
+        self.check_names(&mlp.linear_names())?;
+        mlp.map_layers(|name, l| self.quantize_linear(name, l, calibration))
+    }
+
+    /// The quantized encoder (embeddings and LayerNorms stay f32).
+    fn quantize_encoder(
+        &self,
+        encoder: &Encoder,
+        calibration: Option<&Calibration>,
+    ) -> Result<Encoder<QuantLinear>> {
+        self.check_names(&encoder.linear_names())?;
+        encoder.map_linears(|name, l| self.quantize_linear(name, l, calibration))
+    }
+}
+
+/// A per-layer choice: layers whose name matches `pattern` (`*` matches any run of
+/// characters, e.g. `"blocks.*.ffn.*"`) get `scheme`, or stay f32 when it is `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerRule {
+    /// Name pattern.
+    pub pattern: String,
+    /// The scheme, or `None` to keep the layer in f32.
+    pub scheme: Option<QuantScheme>,
+}
+
+/// Whether `name` matches `pattern` with `*` wildcards.
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .filter(|&i| tail.is_char_boundary(i))
+                .any(|i| name_matches(rest, &tail[i..]))
+        }
+    }
+}
+
+/// Post-training quantization: one default scheme, per-layer rules, and observers for weight
+/// ranges and (static) activation ranges.
+///
+/// ```
+/// use rand::{rngs::StdRng, SeedableRng};
+/// use shrink::nn::{Activation, Mlp};
+/// use shrink::quant::{Granularity, Ptq, QuantScheme, Quantizer};
+/// use shrink::Forward;
+///
+/// let mlp = Mlp::new(&[64, 32, 10], Activation::Relu, &mut StdRng::seed_from_u64(0))?;
+/// let q = Ptq::new(QuantScheme::int4(Granularity::PerGroup(32)))
+///     .exclude("layers.1")
+///     .quantize_mlp(&mlp, None)?;
+/// assert!(q.storage_bytes() < mlp.storage_bytes() / 2);
+/// # Ok::<(), shrink::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ptq {
+    pub(crate) default: QuantScheme,
+    pub(crate) rules: Vec<LayerRule>,
+    pub(crate) weight_observer: Observer,
+    activation_observer: Observer,
+}
+
+impl Ptq {
+    /// Every layer quantized with `scheme`, min-max weight and activation ranges.
+    pub fn new(scheme: QuantScheme) -> Self {
+        Ptq {
+            default: scheme,
+            rules: Vec::new(),
+            weight_observer: Observer::MinMax,
+            activation_observer: Observer::MinMax,
+        }
+    }
+
+    /// Keeps layers matching `pattern` in f32.
+    pub fn exclude(self, pattern: impl Into<String>) -> Self {
+        self.rule(pattern, None)
+    }
+
+    /// Gives layers matching `pattern` their own scheme (later rules win).
+    pub fn layer_scheme(self, pattern: impl Into<String>, scheme: QuantScheme) -> Self {
+        self.rule(pattern, Some(scheme))
+    }
+
+    fn rule(mut self, pattern: impl Into<String>, scheme: Option<QuantScheme>) -> Self {
+        self.rules.push(LayerRule {
+            pattern: pattern.into(),
+            scheme,
+        });
+        self
+    }
+
+    /// How weight ranges are chosen per scale (default min-max).
+    pub fn weight_observer(mut self, o: Observer) -> Self {
+        self.weight_observer = o;
+        self
+    }
+
+    /// How static activation ranges are chosen from calibration data (default min-max).
+    pub fn activation_observer(mut self, o: Observer) -> Self {
+        self.activation_observer = o;
+        self
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[LayerRule] {
+        &self.rules
+    }
+
+    /// Checks every scheme and observer.
+    pub fn check(&self) -> Result<()> {
+        self.default.check()?;
+        for r in &self.rules {
+            if let Some(s) = r.scheme {
+                s.check()?;
+            }
+        }
+        self.weight_observer.check()?;
+        self.activation_observer.check()
+    }
+
+    /// The scheme for layer `name` (`None` = stays f32): the last matching rule, else the
+    /// default.
+    pub fn scheme_for(&self, name: &str) -> Option<QuantScheme> {
+        self.rules
+            .iter()
+            .rev()
+            .find(|r| name_matches(&r.pattern, name))
+            .map_or(Some(self.default), |r| r.scheme)
+    }
+
+    /// Builds the layer from integer codes (RTN or GPTQ) or by rounding, then attaches the
+    /// activation handling.
+    pub(crate) fn build(
+        &self,
+        name: &str,
+        layer: &Linear,
+        scheme: QuantScheme,
+        codes: Option<IntCodes>,
+        calibration: Option<&Calibration>,
+    ) -> Result<QuantLinear> {
+        scheme.check()?;
+        let w = layer.weight();
+        let (rows, cols) = w.dim();
+        let weight = match scheme.weights {
+            WeightScheme::F16 => QuantWeight::F16 {
+                rows,
+                cols,
+                data: w.iter().map(|&v| f16::from_f32(v)).collect(),
+            },
+            WeightScheme::Bf16 => QuantWeight::Bf16 {
+                rows,
+                cols,
+                data: w.iter().map(|&v| bf16::from_f32(v)).collect(),
+            },
+            WeightScheme::Int(s) => {
+                let codes = match codes {
+                    Some(c) => c,
+                    None => rtn(w, s, self.weight_observer)?,
+                };
+                if s.bits == 8 {
+                    QuantWeight::Int8(Int8Weight::from_codes(&codes)?)
+                } else {
+                    QuantWeight::Int4(Int4Weight::from_codes(&codes)?)
+                }
+            }
+        };
+        if let QuantWeight::F16 { data, .. } = &weight {
+            if data.iter().any(|v| !v.is_finite()) {
+                return Err(Error::NonFinite(format!(
+                    "layer `{name}` weights overflow f16"
+                )));
+            }
+        }
+        let act = match scheme.activations {
+            ActivationMode::WeightOnly => ActQuant::None,
+            ActivationMode::Dynamic => ActQuant::Dynamic,
+            ActivationMode::Static => {
+                let cal = calibration.ok_or_else(|| {
+                    Error::param(
+                        "calibration",
+                        format!(
+                            "layer `{name}` uses static activations but no calibration was given"
+                        ),
+                    )
+                })?;
+                let inputs = cal.require(name, cols)?;
+                let (lo, hi) = inputs.range(self.activation_observer, ACTIVATION_SCHEME)?;
+                ActQuant::Static(choose_params(lo, hi, ACTIVATION_SCHEME)?)
+            }
+        };
+        QuantLinear::new(weight, layer.bias().to_owned(), act)
+    }
+
+    /// Every rule must match at least one of `names` (a rule that matches nothing is a typo).
+    pub(crate) fn check_rules(&self, names: &[String]) -> Result<()> {
+        self.check()?;
+        for r in &self.rules {
+            if !names.iter().any(|n| name_matches(&r.pattern, n)) {
+                return Err(Error::param(
+                    "rules",
+                    format!(
+                        "pattern `{}` matches no layer (layers: {names:?})",
+                        r.pattern
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A layer kept in f32.
+pub(crate) fn keep_f32(layer: &Linear) -> Result<QuantLinear> {
+    QuantLinear::new(
+        QuantWeight::F32(layer.weight().to_owned()),
+        Array1::from(layer.bias().to_vec()),
+        ActQuant::None,
+    )
+}
+
+impl Quantizer for Ptq {
+    fn quantize_linear(
+        &self,
+        name: &str,
+        layer: &Linear,
+        calibration: Option<&Calibration>,
+    ) -> Result<QuantLinear> {
+        match self.scheme_for(name) {
+            None => keep_f32(layer),
+            Some(s) => self.build(name, layer, s, None, calibration),
+        }
+    }
+
+    fn check_names(&self, names: &[String]) -> Result<()> {
+        self.check_rules(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matching() {
+        assert!(name_matches("layers.0", "layers.0"));
+        assert!(!name_matches("layers.0", "layers.01"));
+        assert!(name_matches("blocks.*.ffn.*", "blocks.3.ffn.in"));
+        assert!(!name_matches("blocks.*.ffn.*", "blocks.3.attn.q"));
+        assert!(name_matches("*", "anything"));
+        assert!(name_matches("*.o", "blocks.0.attn.o"));
+    }
+}

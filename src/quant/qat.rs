@@ -1,0 +1,1 @@
+//! QAT (to come).
