@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use rand::{rngs::StdRng, SeedableRng};
-use shrink::data::{Dataset, StandardScaler};
+use shrink::data::Dataset;
 use shrink::eval::evaluate;
 use shrink::nn::{Activation, Mlp};
 use shrink::prune::{MagnitudePruner, NeuronPruner, Pruner, RandomPruner, Scope, ThresholdPruner};
@@ -37,10 +37,7 @@ fn row(label: &str, model: &Mlp, test: &Dataset) -> shrink::Result<()> {
 
 fn main() -> shrink::Result<()> {
     let start = Instant::now();
-    let (train, test) = Dataset::digits().stratified_split(0.2, 42)?;
-    let scaler = StandardScaler::fit(train.features())?;
-    let scale = |d: &Dataset| d.with_features(scaler.transform(d.features())?);
-    let (train, test) = (scale(&train)?, scale(&test)?);
+    let (train, test) = Dataset::digits().standardized_split(0.2, 42)?;
 
     let mut rng = StdRng::seed_from_u64(0);
     let mut dense = Mlp::new(&[64, 256, 128, 10], Activation::Relu, &mut rng)?;

@@ -17,15 +17,12 @@
 //!
 //! ```
 //! use rand::{rngs::StdRng, SeedableRng};
-//! use shrink::data::{Dataset, StandardScaler};
+//! use shrink::data::Dataset;
 //! use shrink::nn::{Activation, Mlp};
 //! use shrink::train::{Adam, Trainer};
 //! use shrink::eval::evaluate;
 //!
-//! let (train, test) = Dataset::digits().stratified_split(0.2, 0)?;
-//! let scaler = StandardScaler::fit(train.features())?;
-//! let train = train.with_features(scaler.transform(train.features())?)?;
-//! let test = test.with_features(scaler.transform(test.features())?)?;
+//! let (train, test) = Dataset::digits().standardized_split(0.2, 0)?;
 //!
 //! let mut rng = StdRng::seed_from_u64(0);
 //! let mut mlp = Mlp::new(&[64, 64, 10], Activation::Relu, &mut rng)?;

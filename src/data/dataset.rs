@@ -106,6 +106,17 @@ impl Dataset {
         Dataset::new(features, self.labels.clone(), self.n_classes)
     }
 
+    /// [`Dataset::stratified_split`], then both parts standardised with a
+    /// [`StandardScaler`](super::StandardScaler) fitted on the training part only.
+    pub fn standardized_split(&self, test_fraction: f32, seed: u64) -> Result<(Dataset, Dataset)> {
+        let (train, test) = self.stratified_split(test_fraction, seed)?;
+        let (_, train, mut rest) = super::StandardScaler::fit_split(&train, &[&test])?;
+        let test = rest
+            .pop()
+            .ok_or_else(|| Error::Empty("test split".into()))?;
+        Ok((train, test))
+    }
+
     /// Splits into (train, test) so that each class contributes `test_fraction` of its samples
     /// (rounded) to the test part, chosen by a seeded shuffle. Errors unless
     /// `0 < test_fraction < 1` and both parts end up non-empty.

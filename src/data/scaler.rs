@@ -2,6 +2,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
+use super::Dataset;
 use crate::error::{check_finite, Error, Result};
 
 /// Per-feature standardisation `(x − mean) / std`, fitted on the training part and then applied
@@ -43,6 +44,21 @@ impl StandardScaler {
         }
         check_finite(x.iter(), || "scaler input".into())?;
         Ok((&x - &self.mean) / &self.scale)
+    }
+
+    /// Fits on `train` and returns `train` and each of `others` standardised with those
+    /// statistics (the usual way to scale a split without leaking test statistics).
+    pub fn fit_split(
+        train: &Dataset,
+        others: &[&Dataset],
+    ) -> Result<(Self, Dataset, Vec<Dataset>)> {
+        let scaler = StandardScaler::fit(train.features())?;
+        let scaled = train.with_features(scaler.transform(train.features())?)?;
+        let rest = others
+            .iter()
+            .map(|d| d.with_features(scaler.transform(d.features())?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((scaler, scaled, rest))
     }
 
     /// The fitted per-feature means.

@@ -2,8 +2,8 @@
 //! Weights and Connections for Efficient Neural Networks").
 
 use super::pruner::{
-    apply_masks, check_sparsity, collect_scores, magnitude, masks_global, masks_per_layer,
-    PruneReport, Pruner, Scope,
+    apply_masks, check_sparsity, collect_scores, magnitude, masks_for_scope, PruneReport, Pruner,
+    Scope,
 };
 use crate::error::Result;
 use crate::nn::NamedLinears;
@@ -61,10 +61,6 @@ impl Pruner for MagnitudePruner {
     fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
         check_sparsity(self.sparsity)?;
         let scores = collect_scores(model, &self.skip, |_, l| Ok(magnitude(l.weight())))?;
-        let masks = match self.scope {
-            Scope::Layer => masks_per_layer(scores, self.sparsity),
-            Scope::Global => masks_global(scores, self.sparsity),
-        };
-        apply_masks(model, masks)
+        apply_masks(model, masks_for_scope(scores, self.scope, self.sparsity))
     }
 }

@@ -138,6 +138,11 @@ fn prune_lowest(scores: &[f32], k: usize, mask: &mut [bool]) {
     }
 }
 
+/// A row-major mask of shape `dim` from its `dim.0 · dim.1` entries.
+fn to_mask(dim: (usize, usize), flat: Vec<bool>) -> Array2<bool> {
+    Array2::from_shape_vec(dim, flat).unwrap_or_else(|_| Array2::from_elem(dim, true))
+}
+
 /// The number of weights to prune out of `n` at `sparsity`.
 pub(crate) fn prune_count(n: usize, sparsity: f32) -> usize {
     ((n as f64 * f64::from(sparsity)).round() as usize).min(n)
@@ -151,13 +156,10 @@ pub(crate) fn masks_per_layer(
     scores
         .into_iter()
         .map(|(name, s)| {
-            let mut mask = Array2::from_elem(s.dim(), true);
-            let flat = s.as_standard_layout();
-            let flat = flat.as_slice().unwrap_or(&[]);
-            if let Some(m) = mask.as_slice_mut() {
-                prune_lowest(flat, prune_count(flat.len(), sparsity), m);
-            }
-            (name, mask)
+            let flat: Vec<f32> = s.iter().copied().collect();
+            let mut mask = vec![true; flat.len()];
+            prune_lowest(&flat, prune_count(flat.len(), sparsity), &mut mask);
+            (name, to_mask(s.dim(), mask))
         })
         .collect()
 }
@@ -196,12 +198,23 @@ pub(crate) fn masks_global(
         .into_iter()
         .map(|(name, s)| {
             let n = s.len();
-            let mask = Array2::from_shape_vec(s.dim(), flat_mask[offset..offset + n].to_vec())
-                .unwrap_or_else(|_| Array2::from_elem(s.dim(), true));
+            let mask = to_mask(s.dim(), flat_mask[offset..offset + n].to_vec());
             offset += n;
             (name, mask)
         })
         .collect()
+}
+
+/// Masks for `scope`: per layer or global.
+pub(crate) fn masks_for_scope(
+    scores: Vec<(String, Array2<f32>)>,
+    scope: Scope,
+    sparsity: f32,
+) -> Vec<(String, Array2<bool>)> {
+    match scope {
+        Scope::Layer => masks_per_layer(scores, sparsity),
+        Scope::Global => masks_global(scores, sparsity),
+    }
 }
 
 /// Sets the masks on their layers and reports, layer by layer in forward order.

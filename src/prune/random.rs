@@ -4,8 +4,7 @@ use ndarray::Array2;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::pruner::{
-    apply_masks, check_sparsity, collect_scores, masks_global, masks_per_layer, PruneReport,
-    Pruner, Scope,
+    apply_masks, check_sparsity, collect_scores, masks_for_scope, PruneReport, Pruner, Scope,
 };
 use crate::error::Result;
 use crate::nn::NamedLinears;
@@ -52,10 +51,6 @@ impl Pruner for RandomPruner {
                 rng.random::<f32>()
             }))
         })?;
-        let masks = match self.scope {
-            Scope::Layer => masks_per_layer(scores, self.sparsity),
-            Scope::Global => masks_global(scores, self.sparsity),
-        };
-        apply_masks(model, masks)
+        apply_masks(model, masks_for_scope(scores, self.scope, self.sparsity))
     }
 }

@@ -3,20 +3,14 @@
 #![allow(dead_code)]
 
 use rand::{rngs::StdRng, SeedableRng};
-use shrink::data::{Dataset, StandardScaler};
+use shrink::data::Dataset;
 use shrink::nn::{Activation, Mlp};
 use shrink::train::{Adam, Trainer};
 
 /// The digits split of the examples: stratified 80/20 (seed 42), standardised with statistics
 /// of the training part.
 pub fn digits() -> (Dataset, Dataset) {
-    let (train, test) = Dataset::digits().stratified_split(0.2, 42).unwrap();
-    let scaler = StandardScaler::fit(train.features()).unwrap();
-    let scale = |d: &Dataset| {
-        d.with_features(scaler.transform(d.features()).unwrap())
-            .unwrap()
-    };
-    (scale(&train), scale(&test))
+    Dataset::digits().standardized_split(0.2, 42).unwrap()
 }
 
 /// An MLP of the given sizes (ReLU) trained on `train` with the train_digits recipe
