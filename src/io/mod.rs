@@ -4,5 +4,6 @@
 mod bert;
 mod encoder_file;
 mod mlp_file;
+mod quant_file;
 mod sparse_file;
 pub(crate) mod tensors;

@@ -57,6 +57,7 @@ pub use int8::Int8Weight;
 pub use observer::Observer;
 pub use ptq::{name_matches, LayerRule, Ptq, Quantizer};
 
+pub use qat::Qat;
 pub use qlinear::{ActQuant, QuantLinear, QuantWeight, ACTIVATION_SCHEME};
 pub use report::{LayerReport, QuantReport};
 pub use scheme::{ActivationMode, Granularity, IntScheme, QuantScheme, WeightScheme};
