@@ -67,6 +67,6 @@ impl Mlp {
 
     /// Loads a model saved by [`Mlp::save`].
     pub fn load(path: impl AsRef<Path>) -> Result<Mlp> {
-        Mlp::from_safetensors(&read_file(path.as_ref())?)
+        Self::from_safetensors(&read_file(path.as_ref())?)
     }
 }

@@ -53,6 +53,11 @@ pub trait LinearLayer: Send + Sync + std::fmt::Debug {
 
     /// Exact bytes of the stored parameters (values plus scales, zero points, indices).
     fn storage_bytes(&self) -> usize;
+
+    /// Number of parameters that are not zero (all of them unless the layer is pruned).
+    fn nonzeros(&self) -> usize {
+        self.param_count()
+    }
 }
 
 impl LinearLayer for Linear {
@@ -74,6 +79,12 @@ impl LinearLayer for Linear {
 
     fn storage_bytes(&self) -> usize {
         Linear::param_count(self) * std::mem::size_of::<f32>()
+    }
+
+    fn nonzeros(&self) -> usize {
+        Linear::param_count(self)
+            - self.zero_weights()
+            - self.bias().iter().filter(|&&b| b == 0.0).count()
     }
 }
 

@@ -112,6 +112,10 @@ impl LinearLayer for SparseLinear {
     fn storage_bytes(&self) -> usize {
         self.weights.storage_bytes() + 4 * self.bias.len()
     }
+
+    fn nonzeros(&self) -> usize {
+        self.weights.nnz() + self.bias.iter().filter(|&&b| b != 0.0).count()
+    }
 }
 
 #[cfg(test)]
