@@ -7,16 +7,13 @@ mod common;
 
 use std::sync::OnceLock;
 
-use ndarray::{Array1, Array2};
-use rand::{rngs::StdRng, Rng, SeedableRng};
 use shrink::data::Dataset;
 use shrink::eval::evaluate;
-use shrink::nn::{Activation, Encoder, EncoderConfig, Linear, LinearLayer, Mlp, NormPlacement};
+use shrink::nn::Mlp;
 use shrink::quant::{
-    choose_params, code_range, dequantize, quantize, ActQuant, ActivationMode, Calibration, Gptq,
-    Granularity, IntScheme, Ptq, Qat, QuantReport, QuantScheme, QuantWeight, Quantizer,
+    ActivationMode, Calibration, Gptq, Granularity, Ptq, Qat, QuantReport, QuantScheme, Quantizer,
 };
-use shrink::{Error, Forward};
+use shrink::Forward;
 
 struct Setup {
     train: Dataset,

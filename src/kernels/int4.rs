@@ -46,11 +46,11 @@ pub fn pack_int4(codes: &[u8], rows: usize, cols: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The code at column `c` of a packed row.
+/// The code at column `c` of a packed row (`c < 2·row.len()`, checked by callers).
 #[inline]
-pub fn code_at(row: &[u8], c: usize) -> u8 {
+pub(crate) fn code_at(row: &[u8], c: usize) -> u8 {
     let b = row[c / 2];
-    if c % 2 == 0 {
+    if c.is_multiple_of(2) {
         b & 0x0F
     } else {
         b >> 4
@@ -76,15 +76,20 @@ fn check_q4(packed: &[u8], scales: &[f16], zeros: &[u8], layout: GroupLayout) ->
 fn dot_q4_row(x: &[f32], row: &[u8], scales: &[f16], zeros: &[u8], group: usize) -> f32 {
     let mut total = 0.0f32;
     if group.is_multiple_of(2) {
-        // Every group starts on a byte boundary: unpack two codes per byte.
+        // Every group starts on a byte boundary: unpack a tile of codes (two per byte) into
+        // f32 registers, then a lane-parallel dot product.
+        let mut tile = [0.0f32; 64];
         for (g, (xg, bg)) in x.chunks(group).zip(row.chunks(group / 2)).enumerate() {
             let z = f32::from(zeros.get(g).copied().unwrap_or(SYMMETRIC_ZERO));
-            let (mut a0, mut a1) = (0.0f32, 0.0f32);
-            for (xs, &b) in xg.chunks_exact(2).zip(bg) {
-                a0 += xs[0] * (f32::from(b & 0x0F) - z);
-                a1 += xs[1] * (f32::from(b >> 4) - z);
+            let mut acc = 0.0f32;
+            for (xt, bt) in xg.chunks(64).zip(bg.chunks(32)) {
+                for (pair, &b) in tile.chunks_exact_mut(2).zip(bt) {
+                    pair[0] = f32::from(b & 0x0F) - z;
+                    pair[1] = f32::from(b >> 4) - z;
+                }
+                acc += super::float::dot_f32_unchecked(xt, &tile[..xt.len()]);
             }
-            total += scales[g].to_f32() * (a0 + a1);
+            total += scales[g].to_f32() * acc;
         }
     } else {
         // Odd group (a per-row layout of odd width): unpack code by code.

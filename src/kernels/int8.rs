@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_lengths_and_groups() {
-        let mut out = vec![0; 4];
+        let mut out = [0; 4];
         assert!(gemm_i8_i32(&[1; 6], &[1; 6], 2, 2, 3, &mut out[..3]).is_err());
         assert!(dot_i8(&[1, 2], &[1]).is_err());
         let layout = GroupLayout {

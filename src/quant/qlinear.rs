@@ -151,7 +151,8 @@ impl QuantLinear {
             }
         }
         if let ActQuant::Static(p) = act {
-            if !(p.scale.is_finite() && p.scale > 0.0) || !(-128..=127).contains(&p.zero) {
+            let scale_ok = p.scale.is_finite() && p.scale > 0.0;
+            if !scale_ok || !(-128..=127).contains(&p.zero) {
                 return Err(Error::param(
                     "activation params",
                     format!("static scale {} / zero {} out of range", p.scale, p.zero),
