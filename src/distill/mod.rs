@@ -52,11 +52,11 @@
 //! # Ok::<(), shrink::Error>(())
 //! ```
 
-mod augment;
+pub mod augment;
 mod distiller;
-mod feature;
-mod hard;
-mod label_free;
+pub mod feature;
+pub mod hard;
+pub mod label_free;
 pub mod soft;
 
 pub use augment::GaussianNoise;
