@@ -21,7 +21,7 @@
 //! batch (never the whole matrix), so results at batch 1 and batch N may differ in the last bits.
 //!
 //! Every public kernel checks its slice lengths once and returns
-//! [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) instead of truncating or panicking.
+//! [`crate::error::Error::ShapeMismatch`] instead of truncating or panicking.
 
 pub mod float;
 pub mod int4;
