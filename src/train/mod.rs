@@ -6,6 +6,6 @@ mod optim;
 mod trainer;
 
 pub use loss::{binary_cross_entropy, kl_div_with_temperature, mse, softmax_cross_entropy, Loss};
-pub use optim::{Adam, Optimizer, Sgd};
 pub(crate) use optim::OptimizerState;
+pub use optim::{Adam, Optimizer, Sgd};
 pub use trainer::{EpochStats, History, Objective, TrainEvent, Trainer};
