@@ -41,6 +41,7 @@ pub mod eval;
 pub mod io;
 pub mod kernels;
 pub mod nn;
+pub mod pipeline;
 pub mod prune;
 pub mod quant;
 pub mod sparse;

@@ -6,7 +6,9 @@
 mod latency;
 mod metrics;
 mod report;
+mod sqnr;
 
 pub use latency::{measure_latency, Latency};
 pub use metrics::{accuracy, confusion_matrix, evaluate, macro_f1, Metrics};
 pub use report::{CompressionReport, LayerStat, LayerStats, StageReport};
+pub use sqnr::sqnr_db;

@@ -7,6 +7,7 @@
 //! model smaller and faster for real, convert it to sparse storage with
 //! [`SparseLinear`](crate::sparse::SparseLinear).
 
+mod compact;
 mod magnitude;
 mod nm;
 mod pruner;
@@ -16,6 +17,7 @@ mod structured;
 mod threshold;
 mod wanda;
 
+pub use compact::compact;
 pub use magnitude::MagnitudePruner;
 pub use nm::NmPruner;
 pub use pruner::{LayerReport, PruneReport, Pruner, Scope};

@@ -67,7 +67,7 @@ impl CubicSchedule {
     /// Whether the schedule prunes at `step`.
     pub fn is_pruning_step(&self, step: usize) -> bool {
         step >= self.start_step
-            && (step - self.start_step) % self.frequency == 0
+            && (step - self.start_step).is_multiple_of(self.frequency)
             && step <= self.start_step + self.intervals * self.frequency
     }
 
