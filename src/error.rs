@@ -44,7 +44,7 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// `Result` with [`Error`] as the error type.
+/// `Result` with [`Error`](enum@Error) as the error type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
