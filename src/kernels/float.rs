@@ -1,12 +1,14 @@
 //! Floating-point weights: f32, and f16 / bf16 (the `half` crate) converted to f32 inside the
-//! dot product, a tile of [`TILE`] weights at a time through `half`'s slice conversion (which
-//! uses the CPU's F16C instructions when present). Accumulation is in f32 with eight
-//! independent lanes.
+//! dot product. The scalar reference converts a tile of [`TILE`] weights at a time through
+//! `half`'s slice conversion and accumulates in f32 with eight independent lanes; the SIMD
+//! paths convert in registers and accumulate in vector lanes.
 
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
-use super::check_len;
+#[cfg(target_arch = "x86_64")]
+use super::x86;
+use super::{check_len, run_rows, Isa};
 use crate::error::Result;
 
 /// Weights converted per step of the half-precision dot products.
@@ -75,41 +77,109 @@ pub fn dot_bf16(x: &[f32], w: &[bf16]) -> Result<f32> {
     Ok(dot_tiled(x, w, conv_bf16))
 }
 
-fn gemm_conv<T: Copy>(
+/// A weight type of the float kernels and its per-path blocks.
+trait FloatWeight: super::simd::Wt + Send {
+    /// Batch-1 block on a checked path.
+    fn gemv(isa: Isa, x: &[f32], w: &[Self], cols: usize, r0: usize, out: &mut [f32]);
+    /// Batch-N block (transposed output) on a checked path.
+    fn gemm(isa: Isa, x: &[f32], b: usize, w: &[Self], cols: usize, r0: usize, o: &mut [f32]);
+}
+
+macro_rules! float_weight {
+    ($T:ty, $conv:ident, $gemv:ident, $gemm:ident) => {
+        impl FloatWeight for $T {
+            fn gemv(isa: Isa, x: &[f32], w: &[Self], cols: usize, r0: usize, out: &mut [f32]) {
+                match isa.float_family() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `isa` was checked available; the driver checked
+                    // x.len() == cols and w.len() == rows·cols, and blocks lie within rows.
+                    Isa::Avx512 => unsafe { x86::avx512::$gemv(x, w, cols, r0, out) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above.
+                    Isa::Avx2 => unsafe { x86::avx2::$gemv(x, w, cols, r0, out) },
+                    _ => {
+                        let w = &w[r0 * cols..(r0 + out.len()) * cols];
+                        for (wr, o) in w.chunks_exact(cols).zip(out.iter_mut()) {
+                            *o = dot_tiled(x, wr, $conv);
+                        }
+                    }
+                }
+            }
+            fn gemm(
+                isa: Isa,
+                x: &[f32],
+                b: usize,
+                w: &[Self],
+                cols: usize,
+                r0: usize,
+                o: &mut [f32],
+            ) {
+                match isa.float_family() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `isa` was checked available; the driver checked
+                    // x.len() == batch·cols and w.len() == rows·cols, and blocks lie within
+                    // rows.
+                    Isa::Avx512 => unsafe { x86::avx512::$gemm(x, b, w, cols, r0, o) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above.
+                    Isa::Avx2 => unsafe { x86::avx2::$gemm(x, b, w, cols, r0, o) },
+                    _ => gemm_scalar_block(x, b, w, cols, r0, o, $conv),
+                }
+            }
+        }
+    };
+}
+float_weight!(f32, conv_f32, gemv_f32, gemm_f32);
+float_weight!(f16, conv_f16, gemv_f16, gemm_f16);
+float_weight!(bf16, conv_bf16, gemv_bf16, gemm_bf16);
+
+/// The scalar batch-N reference over a block: one converted row at a time, reused across the
+/// batch; writes `o[j·batch + i]`.
+fn gemm_scalar_block<T: Copy>(
+    x: &[f32],
+    batch: usize,
+    w: &[T],
+    cols: usize,
+    r0: usize,
+    o: &mut [f32],
+    conv: impl Fn(&[T], &mut [f32]),
+) {
+    let mut row = vec![0.0f32; cols];
+    let n = o.len() / batch.max(1);
+    for (j, ot) in o.chunks_exact_mut(batch).enumerate().take(n) {
+        conv(&w[(r0 + j) * cols..(r0 + j + 1) * cols], &mut row);
+        for (i, xi) in x.chunks_exact(cols).enumerate() {
+            ot[i] = dot_f32_unchecked(xi, &row);
+        }
+    }
+}
+
+fn gemm_conv<T: FloatWeight>(
+    isa: Isa,
     x: &[f32],
     batch: usize,
     w: &[T],
     rows: usize,
     cols: usize,
     out: &mut [f32],
-    conv: impl Fn(&[T], &mut [f32]) + Copy,
 ) -> Result<()> {
+    let isa = isa.check()?;
     check_len("gemm x", batch * cols, x.len())?;
     check_len("gemm weight", rows * cols, w.len())?;
     check_len("gemm out", batch * rows, out.len())?;
-    if cols == 0 {
-        out.fill(0.0);
-        return Ok(());
-    }
-    if batch == 1 {
-        for (wr, o) in w.chunks_exact(cols).zip(out.iter_mut()) {
-            *o = dot_tiled(x, wr, conv);
-        }
-        return Ok(());
-    }
-    // One converted row at a time, reused across the batch.
-    let mut row = vec![0.0f32; cols];
-    for (r, wr) in w.chunks_exact(cols).enumerate() {
-        conv(wr, &mut row);
-        for (i, xi) in x.chunks_exact(cols).enumerate() {
-            out[i * rows + r] = dot_f32_unchecked(xi, &row);
-        }
-    }
+    run_rows(
+        batch,
+        rows,
+        cols,
+        out,
+        |r0, o| T::gemv(isa, x, w, cols, r0, o),
+        |r0, o| T::gemm(isa, x, batch, w, cols, r0, o),
+    );
     Ok(())
 }
 
 /// `out = X·Wᵀ` for f32 `x` (batch × cols) and f32 weights (rows × cols); `out` (batch × rows)
-/// is overwritten. The plain reference the reduced-precision kernels are compared with.
+/// is overwritten. Runs on [`Isa::best`]; [`gemm_f32_on`] picks the path.
 pub fn gemm_f32(
     x: &[f32],
     batch: usize,
@@ -118,10 +188,25 @@ pub fn gemm_f32(
     cols: usize,
     out: &mut [f32],
 ) -> Result<()> {
-    gemm_conv(x, batch, w, rows, cols, out, conv_f32)
+    gemm_conv(Isa::best(), x, batch, w, rows, cols, out)
 }
 
-/// `out = X·Wᵀ` with f16 weights (rows × cols), converted in the dot product.
+/// [`gemm_f32`] on a chosen path (an error if the CPU lacks it). [`Isa::Scalar`] is the plain
+/// reference the other kernels are compared with.
+pub fn gemm_f32_on(
+    isa: Isa,
+    x: &[f32],
+    batch: usize,
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    gemm_conv(isa, x, batch, w, rows, cols, out)
+}
+
+/// `out = X·Wᵀ` with f16 weights (rows × cols), converted in registers (F16C / AVX-512
+/// `vcvtph2ps`).
 pub fn gemm_f16_f32(
     x: &[f32],
     batch: usize,
@@ -130,10 +215,23 @@ pub fn gemm_f16_f32(
     cols: usize,
     out: &mut [f32],
 ) -> Result<()> {
-    gemm_conv(x, batch, w, rows, cols, out, conv_f16)
+    gemm_conv(Isa::best(), x, batch, w, rows, cols, out)
 }
 
-/// `out = X·Wᵀ` with bf16 weights (rows × cols), converted in the dot product.
+/// [`gemm_f16_f32`] on a chosen path.
+pub fn gemm_f16_f32_on(
+    isa: Isa,
+    x: &[f32],
+    batch: usize,
+    w: &[f16],
+    rows: usize,
+    cols: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    gemm_conv(isa, x, batch, w, rows, cols, out)
+}
+
+/// `out = X·Wᵀ` with bf16 weights (rows × cols), widened in registers (a 16-bit shift).
 pub fn gemm_bf16_f32(
     x: &[f32],
     batch: usize,
@@ -142,7 +240,20 @@ pub fn gemm_bf16_f32(
     cols: usize,
     out: &mut [f32],
 ) -> Result<()> {
-    gemm_conv(x, batch, w, rows, cols, out, conv_bf16)
+    gemm_conv(Isa::best(), x, batch, w, rows, cols, out)
+}
+
+/// [`gemm_bf16_f32`] on a chosen path.
+pub fn gemm_bf16_f32_on(
+    isa: Isa,
+    x: &[f32],
+    batch: usize,
+    w: &[bf16],
+    rows: usize,
+    cols: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    gemm_conv(isa, x, batch, w, rows, cols, out)
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 
 use half::f16;
 
-use super::{check_len, GroupLayout};
+use super::blocks::Q4;
+#[cfg(target_arch = "x86_64")]
+use super::x86;
+use super::{check_len, run_rows, GroupLayout, Isa};
 use crate::error::{Error, Result};
 
 /// Zero point of symmetric int4 codes: `u − 8 ∈ [−8, 7]`.
@@ -73,7 +76,7 @@ fn check_q4(packed: &[u8], scales: &[f16], zeros: &[u8], layout: GroupLayout) ->
 
 /// `Σ_g s_g · Σ_{k∈g} x_k·(u_k − z_g)` for one packed row.
 #[inline]
-fn dot_q4_row(x: &[f32], row: &[u8], scales: &[f16], zeros: &[u8], group: usize) -> f32 {
+pub(crate) fn dot_q4_row(x: &[f32], row: &[u8], scales: &[f16], zeros: &[u8], group: usize) -> f32 {
     let mut total = 0.0f32;
     if group.is_multiple_of(2) {
         // Every group starts on a byte boundary: unpack a tile of codes (two per byte) into
@@ -108,7 +111,9 @@ fn dot_q4_row(x: &[f32], row: &[u8], scales: &[f16], zeros: &[u8], group: usize)
 
 /// `out = X·Ŵᵀ` for f32 `x` (batch × cols) and packed int4 weights (rows × cols) with
 /// `ŵ = s·(u − z)`; `zeros` empty means symmetric (`z = 8`). `out` (batch × rows) is
-/// overwritten.
+/// overwritten. Runs on [`Isa::best`] ([`gemm_q4_f32_on`] picks the path); the SIMD batch-1
+/// path unpacks groups that are a multiple of 16 (AVX2) or 32 (AVX-512) columns in registers,
+/// other group sizes use the scalar row.
 pub fn gemm_q4_f32(
     x: &[f32],
     batch: usize,
@@ -118,41 +123,80 @@ pub fn gemm_q4_f32(
     layout: GroupLayout,
     out: &mut [f32],
 ) -> Result<()> {
+    gemm_q4_f32_on(Isa::best(), x, batch, packed, scales, zeros, layout, out)
+}
+
+/// [`gemm_q4_f32`] on a chosen path (an error if the CPU lacks it).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_q4_f32_on(
+    isa: Isa,
+    x: &[f32],
+    batch: usize,
+    packed: &[u8],
+    scales: &[f16],
+    zeros: &[u8],
+    layout: GroupLayout,
+    out: &mut [f32],
+) -> Result<()> {
+    let isa = isa.check()?;
     check_q4(packed, scales, zeros, layout)?;
     check_len("gemm_q4_f32 x", batch * layout.cols, x.len())?;
     check_len("gemm_q4_f32 out", batch * layout.rows, out.len())?;
-    let (rows, cols) = (layout.rows, layout.cols);
-    if cols == 0 {
-        out.fill(0.0);
-        return Ok(());
-    }
-    let stride = packed_row_bytes(cols);
-    let zs = |r: usize| {
-        if zeros.is_empty() {
-            &zeros[..0]
-        } else {
-            &zeros[layout.row_scales(r)]
-        }
+    let m = Q4 {
+        packed,
+        scales,
+        zeros,
+        layout,
     };
-    if batch == 1 {
-        for (r, (row, o)) in packed.chunks_exact(stride).zip(out.iter_mut()).enumerate() {
-            *o = dot_q4_row(x, row, &scales[layout.row_scales(r)], zs(r), layout.group);
-        }
-        return Ok(());
-    }
+    run_rows(
+        batch,
+        layout.rows,
+        layout.cols,
+        out,
+        |r0, o| match isa.float_family() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` was checked available; x.len() == cols and the packed codes, scales
+            // and zero points match the layout (check_q4); the block's rows lie below rows.
+            Isa::Avx512 => unsafe { x86::avx512::gemv_q4(x, m, r0, o) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { x86::avx2::gemv_q4(x, m, r0, o) },
+            _ => {
+                for (j, v) in o.iter_mut().enumerate() {
+                    let (row, s, z) = m.row(r0 + j);
+                    *v = dot_q4_row(x, row, s, z, layout.group);
+                }
+            }
+        },
+        |r0, o| match isa.float_family() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` was checked available; x.len() == batch·cols and the codes, scales
+            // and zero points match the layout; the block's rows lie below rows.
+            Isa::Avx512 => unsafe { x86::avx512::gemm_q4(x, batch, m, r0, o) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { x86::avx2::gemm_q4(x, batch, m, r0, o) },
+            _ => gemm_q4_scalar_block(x, batch, m, r0, o),
+        },
+    );
+    Ok(())
+}
+
+/// The scalar batch-N reference over a block: one dequantized row reused across the batch.
+fn gemm_q4_scalar_block(x: &[f32], batch: usize, m: Q4<'_>, r0: usize, o: &mut [f32]) {
+    let (cols, group) = (m.layout.cols, m.layout.group);
     let mut deq = vec![0.0f32; cols];
-    for (r, row) in packed.chunks_exact(stride).enumerate() {
-        let (s, z) = (&scales[layout.row_scales(r)], zs(r));
+    for (j, ot) in o.chunks_exact_mut(batch).enumerate() {
+        let (row, s, z) = m.row(r0 + j);
         for (c, d) in deq.iter_mut().enumerate() {
-            let g = c / layout.group;
+            let g = c / group;
             let zg = f32::from(z.get(g).copied().unwrap_or(SYMMETRIC_ZERO));
             *d = s[g].to_f32() * (f32::from(code_at(row, c)) - zg);
         }
         for (i, xi) in x.chunks_exact(cols).enumerate() {
-            out[i * rows + r] = super::float::dot_f32_unchecked(xi, &deq);
+            ot[i] = super::float::dot_f32_unchecked(xi, &deq);
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

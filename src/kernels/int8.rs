@@ -6,7 +6,10 @@
 //!   `k < 2³¹ / 2¹⁴ = 131 072`; longer rows are rejected.
 //! - [`gemm_q8_f32`]: f32 activations × int8 weights, `ŵ = s_g·(q − z_g)` per element.
 
-use super::{check_len, GroupLayout};
+use super::blocks::Q8;
+#[cfg(target_arch = "x86_64")]
+use super::x86;
+use super::{check_len, run_rows, GroupLayout, Isa};
 use crate::error::{Error, Result};
 
 /// Longest dot product the i32 accumulator holds without overflow: 128·128·k < 2³¹.
@@ -51,6 +54,7 @@ pub(crate) fn dot_i8_unchecked(a: &[i8], b: &[i8]) -> i32 {
 }
 
 /// `out = A·Bᵀ` in i32: `A` is (m × k), `B` is (n × k), `out` is (m × n), all row-major.
+/// Exact on every path; runs on [`Isa::best`] ([`gemm_i8_i32_on`] picks the path).
 pub fn gemm_i8_i32(
     a: &[i8],
     b: &[i8],
@@ -59,20 +63,95 @@ pub fn gemm_i8_i32(
     k: usize,
     out: &mut [i32],
 ) -> Result<()> {
+    gemm_i8_i32_on(Isa::best(), a, b, m, n, k, out)
+}
+
+/// [`gemm_i8_i32`] on a chosen path (an error if the CPU lacks it).
+pub fn gemm_i8_i32_on(
+    isa: Isa,
+    a: &[i8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [i32],
+) -> Result<()> {
+    let isa = isa.check()?;
     check_len("gemm_i8_i32 a", m * k, a.len())?;
     check_len("gemm_i8_i32 b", n * k, b.len())?;
     check_len("gemm_i8_i32 out", m * n, out.len())?;
     check_dot_len(k)?;
-    if k == 0 {
-        out.fill(0);
-        return Ok(());
-    }
-    for (a_row, out_row) in a.chunks_exact(k).zip(out.chunks_exact_mut(n.max(1))) {
-        for (b_row, o) in b.chunks_exact(k).zip(out_row.iter_mut()) {
-            *o = dot_i8_unchecked(a_row, b_row);
+    // The vpdpbusd paths take the activations as u8: a + 128 (the sign bit flipped).
+    let au: Vec<u8> = if matches!(isa, Isa::AvxVnni | Isa::Avx512Vnni) {
+        a.iter().map(|&v| (v as u8) ^ 0x80).collect()
+    } else {
+        Vec::new()
+    };
+    let au = &au[..];
+    run_rows(
+        m,
+        n,
+        k,
+        out,
+        |r0, o| gemv_i8_block(isa, a, au, b, k, r0, o),
+        |r0, o| gemm_i8_block(isa, a, au, m, b, k, r0, o),
+    );
+    Ok(())
+}
+
+/// Batch-1 block of [`gemm_i8_i32_on`]: `o[j] = a·b[r0 + j]`.
+fn gemv_i8_block(isa: Isa, a: &[i8], au: &[u8], b: &[i8], k: usize, r0: usize, o: &mut [i32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` was checked available; a.len() == k, au.len() == k for the VNNI paths,
+        // b holds n·k bytes and the block's rows lie below n (the driver's checks).
+        Isa::Avx512Vnni => unsafe { x86::int8::gemv_vnni512(a, au, b, k, r0, o) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::AvxVnni => unsafe { x86::int8::gemv_vnni256(a, au, b, k, r0, o) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above (no biased copy needed).
+        Isa::Avx2 | Isa::Avx512 => unsafe { x86::int8::gemv_madd(a, au, b, k, r0, o) },
+        _ => {
+            for (j, v) in o.iter_mut().enumerate() {
+                *v = dot_i8_unchecked(a, &b[(r0 + j) * k..(r0 + j + 1) * k]);
+            }
         }
     }
-    Ok(())
+}
+
+/// Batch-N block of [`gemm_i8_i32_on`]: `o[j·m + i] = a[i]·b[r0 + j]`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_i8_block(
+    isa: Isa,
+    a: &[i8],
+    au: &[u8],
+    m: usize,
+    b: &[i8],
+    k: usize,
+    r0: usize,
+    o: &mut [i32],
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` was checked available; a.len() == m·k, au.len() == m·k for the VNNI
+        // paths, b holds n·k bytes and the block's rows lie below n (the driver's checks).
+        Isa::Avx512Vnni => unsafe { x86::int8::gemm_vnni512(a, au, m, b, k, r0, o) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::AvxVnni => unsafe { x86::int8::gemm_vnni256(a, au, m, b, k, r0, o) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above (no biased copy needed).
+        Isa::Avx2 | Isa::Avx512 => unsafe { x86::int8::gemm_madd(a, au, m, b, k, r0, o) },
+        _ => {
+            for (j, ot) in o.chunks_exact_mut(m).enumerate() {
+                let brow = &b[(r0 + j) * k..(r0 + j + 1) * k];
+                for (i, v) in ot.iter_mut().enumerate() {
+                    *v = dot_i8_unchecked(&a[i * k..(i + 1) * k], brow);
+                }
+            }
+        }
+    }
 }
 
 /// Checks weight, scale and zero-point lengths for a (rows × cols) int8 matrix.
@@ -112,7 +191,7 @@ fn dot_q8_row(x: &[f32], q: &[i8], scales: &[f32], zeros: &[i8], group: usize) -
 
 /// `out = X·Ŵᵀ` for f32 `x` (batch × cols) and int8 weights `w` (rows × cols) with
 /// `ŵ = s·(q − z)`; `zeros` is empty for symmetric weights (z = 0). `out` is (batch × rows) and
-/// is overwritten.
+/// is overwritten. Runs on [`Isa::best`] ([`gemm_q8_f32_on`] picks the path).
 pub fn gemm_q8_f32(
     x: &[f32],
     batch: usize,
@@ -122,45 +201,81 @@ pub fn gemm_q8_f32(
     layout: GroupLayout,
     out: &mut [f32],
 ) -> Result<()> {
+    gemm_q8_f32_on(Isa::best(), x, batch, w, scales, zeros, layout, out)
+}
+
+/// [`gemm_q8_f32`] on a chosen path (an error if the CPU lacks it).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_q8_f32_on(
+    isa: Isa,
+    x: &[f32],
+    batch: usize,
+    w: &[i8],
+    scales: &[f32],
+    zeros: &[i8],
+    layout: GroupLayout,
+    out: &mut [f32],
+) -> Result<()> {
+    let isa = isa.check()?;
     check_q8(w, scales, zeros, layout)?;
     check_len("gemm_q8_f32 x", batch * layout.cols, x.len())?;
     check_len("gemm_q8_f32 out", batch * layout.rows, out.len())?;
-    let (rows, cols) = (layout.rows, layout.cols);
-    if cols == 0 {
-        out.fill(0.0);
-        return Ok(());
-    }
-    let zs = |r: usize| {
-        if zeros.is_empty() {
-            &zeros[..0]
-        } else {
-            &zeros[layout.row_scales(r)]
-        }
+    let m = Q8 {
+        q: w,
+        scales,
+        zeros,
+        layout,
     };
-    if batch == 1 {
-        for (r, (q, o)) in w.chunks_exact(cols).zip(out.iter_mut()).enumerate() {
-            *o = dot_q8_row(x, q, &scales[layout.row_scales(r)], zs(r), layout.group);
-        }
-        return Ok(());
-    }
+    run_rows(
+        batch,
+        layout.rows,
+        layout.cols,
+        out,
+        |r0, o| match isa.float_family() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` was checked available; x.len() == cols and the weight, scales and
+            // zero points match the layout (check_q8); the block's rows lie below rows.
+            Isa::Avx512 => unsafe { x86::avx512::gemv_q8(x, m, r0, o) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { x86::avx2::gemv_q8(x, m, r0, o) },
+            _ => {
+                for (j, v) in o.iter_mut().enumerate() {
+                    let (q, s, z) = m.row(r0 + j);
+                    *v = dot_q8_row(x, q, s, z, layout.group);
+                }
+            }
+        },
+        |r0, o| match isa.float_family() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` was checked available; x.len() == batch·cols and the weight, scales
+            // and zero points match the layout; the block's rows lie below rows.
+            Isa::Avx512 => unsafe { x86::avx512::gemm_q8(x, batch, m, r0, o) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { x86::avx2::gemm_q8(x, batch, m, r0, o) },
+            _ => gemm_q8_scalar_block(x, batch, m, r0, o),
+        },
+    );
+    Ok(())
+}
+
+/// The scalar batch-N reference over a block: one dequantized row reused across the batch.
+fn gemm_q8_scalar_block(x: &[f32], batch: usize, m: Q8<'_>, r0: usize, o: &mut [f32]) {
+    let (cols, group) = (m.layout.cols, m.layout.group);
     let mut row = vec![0.0f32; cols];
-    for (r, q) in w.chunks_exact(cols).enumerate() {
-        let (s, z) = (&scales[layout.row_scales(r)], zs(r));
-        for (g, (dst, src)) in row
-            .chunks_mut(layout.group)
-            .zip(q.chunks(layout.group))
-            .enumerate()
-        {
+    for (j, ot) in o.chunks_exact_mut(batch).enumerate() {
+        let (q, s, z) = m.row(r0 + j);
+        for (g, (dst, src)) in row.chunks_mut(group).zip(q.chunks(group)).enumerate() {
             let zg = z.get(g).map_or(0.0, |&v| f32::from(v));
             for (d, &v) in dst.iter_mut().zip(src) {
                 *d = s[g] * (f32::from(v) - zg);
             }
         }
         for (i, xi) in x.chunks_exact(cols).enumerate() {
-            out[i * rows + r] = super::float::dot_f32_unchecked(xi, &row);
+            ot[i] = super::float::dot_f32_unchecked(xi, &row);
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

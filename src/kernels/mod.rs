@@ -22,10 +22,36 @@
 //!
 //! Every public kernel checks its slice lengths once and returns
 //! [`crate::error::Error::ShapeMismatch`] instead of truncating or panicking.
+//!
+//! ## Instruction sets and threads
+//!
+//! Each kernel has the scalar reference and SIMD paths (AVX2 + FMA, AVX-512, AVX-VNNI and
+//! AVX-512-VNNI for the int8 × int8 products), chosen once at run time ([`Isa::best`]); the
+//! `*_on` variants take an [`Isa`] explicitly so tests and benchmarks can run each path the
+//! CPU has. Integer products are exact on every path; float paths accumulate in a different
+//! order than the scalar reference (vector lanes, and at batch ≥ 2 a panel of [`KC`] columns at
+//! a time), so they agree with it to rounding (the tests use a relative bound of 1e-5 on the
+//! sum of absolute products).
+//!
+//! With the default `threads` feature, output rows are split over rayon's pool in fixed blocks;
+//! each output is computed by one thread in a fixed order, so results do not depend on the
+//! thread count ([`with_threads`] limits it). aarch64 NEON paths are not written yet: other
+//! targets run the scalar kernels.
 
+mod blocks;
+mod dispatch;
 pub mod float;
 pub mod int4;
 pub mod int8;
+mod par;
+mod simd;
+pub mod sparse;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use dispatch::Isa;
+pub use par::{current_threads, with_threads};
+pub use simd::KC;
 
 use crate::error::{Error, Result};
 
@@ -98,4 +124,66 @@ pub(crate) fn check_len(op: &'static str, want: usize, got: usize) -> Result<()>
     } else {
         Err(Error::shape(op, want, got))
     }
+}
+
+/// Weight rows per parallel task at batch 1.
+const GEMV_ROWS: usize = 32;
+/// Weight rows per parallel task at batch ≥ 2 (a multiple of the 4-row micro-tile).
+const GEMM_ROWS: usize = 16;
+
+/// Runs a product over output rows: at batch 1 `gemv(r0, out_block)` on blocks of `out`; at
+/// batch ≥ 2 `gemm(r0, out_t_block)` on blocks of the transposed output (rows × batch), then
+/// transposes into `out` (batch × rows). `cols == 0` gives zeros.
+pub(crate) fn run_rows<T, V, M>(
+    batch: usize,
+    rows: usize,
+    cols: usize,
+    out: &mut [T],
+    gemv: V,
+    gemm: M,
+) where
+    T: Copy + Default + Send + Sync,
+    V: Fn(usize, &mut [T]) + Sync + Send,
+    M: Fn(usize, &mut [T]) + Sync + Send,
+{
+    if cols == 0 || batch == 0 || rows == 0 {
+        out.fill(T::default());
+        return;
+    }
+    let work = batch * rows * cols;
+    if batch == 1 {
+        par::for_rows(out, 1, GEMV_ROWS, work, gemv);
+        return;
+    }
+    let mut t = vec![T::default(); rows * batch];
+    par::for_rows(&mut t, batch, GEMM_ROWS, work, gemm);
+    for (r, tr) in t.chunks_exact(batch).enumerate() {
+        for (i, &v) in tr.iter().enumerate() {
+            out[i * rows + r] = v;
+        }
+    }
+}
+
+/// Elements per task of [`sum_f32_on`].
+const SUM_CHUNK: usize = 1 << 20;
+
+/// `Σ x` on path `isa`, split over threads in fixed chunks (the partial sums are added in
+/// order, so the result does not depend on the thread count). Used as the read-bandwidth probe
+/// of the benchmarks: one pass over memory, nothing else.
+pub fn sum_f32_on(isa: Isa, x: &[f32]) -> Result<f32> {
+    let isa = isa.check()?;
+    let mut parts = vec![0.0f32; x.len().div_ceil(SUM_CHUNK)];
+    par::for_rows(&mut parts, 1, 1, x.len(), |i, p| {
+        let c = &x[i * SUM_CHUNK..((i + 1) * SUM_CHUNK).min(x.len())];
+        p[0] = match isa.float_family() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` was checked available.
+            Isa::Avx512 => unsafe { x86::avx512::sum(c) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` was checked available.
+            Isa::Avx2 => unsafe { x86::avx2::sum(c) },
+            _ => c.iter().sum(),
+        };
+    });
+    Ok(parts.iter().sum())
 }

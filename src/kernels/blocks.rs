@@ -1,0 +1,174 @@
+//! Per-format bodies of the SIMD kernels over a block of output rows, generic over [`Simd`]:
+//! the batch-1 products (`gemv_*`, one output per weight row) and the batch-N products
+//! (`gemm_*`, a (rows × batch) block of the transposed output). The per-instruction-set
+//! wrappers in `x86/` instantiate them.
+
+use half::f16;
+
+use super::simd::{self, group_pieces, Simd, Wt};
+use super::GroupLayout;
+
+/// An int8 weight matrix with its scales, lengths checked by the caller.
+#[derive(Clone, Copy)]
+pub(crate) struct Q8<'a> {
+    pub(crate) q: &'a [i8],
+    pub(crate) scales: &'a [f32],
+    pub(crate) zeros: &'a [i8],
+    pub(crate) layout: GroupLayout,
+}
+
+impl<'a> Q8<'a> {
+    /// Codes, scales and zero points of row `r`.
+    #[inline(always)]
+    pub(crate) fn row(&self, r: usize) -> (&'a [i8], &'a [f32], &'a [i8]) {
+        let c = self.layout.cols;
+        let s = self.layout.row_scales(r);
+        let z = if self.zeros.is_empty() {
+            &self.zeros[..0]
+        } else {
+            &self.zeros[s.clone()]
+        };
+        (&self.q[r * c..(r + 1) * c], &self.scales[s], z)
+    }
+}
+
+/// A packed int4 weight matrix with its scales, lengths checked by the caller.
+#[derive(Clone, Copy)]
+pub(crate) struct Q4<'a> {
+    pub(crate) packed: &'a [u8],
+    pub(crate) scales: &'a [f16],
+    pub(crate) zeros: &'a [u8],
+    pub(crate) layout: GroupLayout,
+}
+
+impl<'a> Q4<'a> {
+    /// Packed bytes, scales and zero points of row `r`.
+    #[inline(always)]
+    pub(crate) fn row(&self, r: usize) -> (&'a [u8], &'a [f16], &'a [u8]) {
+        let b = super::int4::packed_row_bytes(self.layout.cols);
+        let s = self.layout.row_scales(r);
+        let z = if self.zeros.is_empty() {
+            &self.zeros[..0]
+        } else {
+            &self.zeros[s.clone()]
+        };
+        (&self.packed[r * b..(r + 1) * b], &self.scales[s], z)
+    }
+}
+
+/// Batch 1, weights of type `T` (f32, f16, bf16): `out[j] = x·w[r0 + j]`.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == cols`, `w` holds rows `r0..r0 + out.len()`.
+#[inline(always)]
+pub(crate) unsafe fn gemv_t<S: Simd, T: Wt>(
+    x: &[f32],
+    w: &[T],
+    cols: usize,
+    r0: usize,
+    out: &mut [f32],
+) {
+    let w = &w[r0 * cols..(r0 + out.len()) * cols];
+    simd::rows_dot::<S, T>(x, w, cols, out);
+}
+
+/// Batch N, weights of type `T`: `out_t[j, i] = x[i]·w[r0 + j]`.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == batch·cols`, `w` holds rows `r0..r0 + out_t.len()/batch`.
+#[inline(always)]
+pub(crate) unsafe fn gemm_t<S: Simd, const MR: usize, T: Wt>(
+    x: &[f32],
+    batch: usize,
+    w: &[T],
+    cols: usize,
+    r0: usize,
+    out_t: &mut [f32],
+) {
+    let rows = out_t.len() / batch.max(1);
+    let w = &w[r0 * cols..(r0 + rows) * cols];
+    if let Some(wf) = T::as_f32(w) {
+        simd::gemm_direct::<S, MR>(x, batch, wf, cols, out_t);
+    } else {
+        simd::gemm_panel::<S, MR>(x, batch, cols, out_t, |j, k0, dst| {
+            let src = &w[j * cols + k0..j * cols + k0 + dst.len()];
+            simd::deq::<S, T>(src, 0.0, 1.0, dst);
+        });
+    }
+}
+
+/// Batch 1, int8 weights × f32 activations.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == cols`, rows `r0..r0 + out.len()` exist in `m`.
+#[inline(always)]
+pub(crate) unsafe fn gemv_q8<S: Simd>(x: &[f32], m: Q8<'_>, r0: usize, out: &mut [f32]) {
+    for (j, o) in out.iter_mut().enumerate() {
+        let (q, s, z) = m.row(r0 + j);
+        *o = simd::row_q8::<S>(x, q, s, z, m.layout.group);
+    }
+}
+
+/// Batch N, int8 weights × f32 activations.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == batch·cols`, rows `r0..r0 + out_t.len()/batch` exist in `m`.
+#[inline(always)]
+pub(crate) unsafe fn gemm_q8<S: Simd, const MR: usize>(
+    x: &[f32],
+    batch: usize,
+    m: Q8<'_>,
+    r0: usize,
+    out_t: &mut [f32],
+) {
+    let (cols, group) = (m.layout.cols, m.layout.group);
+    simd::gemm_panel::<S, MR>(x, batch, cols, out_t, |j, k0, dst| {
+        let (q, s, z) = m.row(r0 + j);
+        group_pieces(k0, dst.len(), group, |g, a, b| {
+            let zg = z.get(g).map_or(0.0, |&v| f32::from(v));
+            simd::deq::<S, i8>(&q[a..b], zg, s[g], &mut dst[a - k0..b - k0]);
+        });
+    });
+}
+
+/// Batch 1, packed int4 weights × f32 activations.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == cols`, rows `r0..r0 + out.len()` exist in `m`.
+#[inline(always)]
+pub(crate) unsafe fn gemv_q4<S: Simd>(x: &[f32], m: Q4<'_>, r0: usize, out: &mut [f32]) {
+    for (j, o) in out.iter_mut().enumerate() {
+        let (row, s, z) = m.row(r0 + j);
+        *o = simd::row_q4::<S>(x, row, s, z, m.layout.group);
+    }
+}
+
+/// Batch N, packed int4 weights × f32 activations.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == batch·cols`, rows `r0..r0 + out_t.len()/batch` exist in `m`.
+#[inline(always)]
+pub(crate) unsafe fn gemm_q4<S: Simd, const MR: usize>(
+    x: &[f32],
+    batch: usize,
+    m: Q4<'_>,
+    r0: usize,
+    out_t: &mut [f32],
+) {
+    let (cols, group) = (m.layout.cols, m.layout.group);
+    simd::gemm_panel::<S, MR>(x, batch, cols, out_t, |j, k0, dst| {
+        let (row, s, z) = m.row(r0 + j);
+        group_pieces(k0, dst.len(), group, |g, a, b| {
+            let zg = f32::from(z.get(g).copied().unwrap_or(super::int4::SYMMETRIC_ZERO));
+            let sg = s[g].to_f32();
+            let piece = &mut dst[a - k0..b - k0];
+            if a % 2 == 0 {
+                simd::deq_q4::<S>(row, a, zg, sg, piece);
+            } else {
+                for (t, d) in piece.iter_mut().enumerate() {
+                    *d = (f32::from(super::int4::code_at(row, a + t)) - zg) * sg;
+                }
+            }
+        });
+    });
+}

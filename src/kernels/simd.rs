@@ -1,0 +1,480 @@
+//! The float kernels written once over a small vector trait ([`Simd`]) and instantiated per
+//! instruction set by thin `#[target_feature]` wrappers (the `float_wrappers!` macro in
+//! `x86/`), matrixmultiply's practice. Every function here is `#[inline(always)]` so it is
+//! compiled inside the wrapper with the wrapper's features.
+//!
+//! Accumulation is in f32 with vector lanes, so results differ from the scalar reference in
+//! the last bits (rounding order), never in the arithmetic performed.
+
+use half::{bf16, f16};
+
+/// The vector operations the float kernels need. Implemented by the x86 paths.
+///
+/// # Safety
+///
+/// Every method may only run on a CPU with the implementor's instruction set, and every
+/// pointer argument must be valid for the number of elements the method reads or writes.
+pub(crate) unsafe trait Simd: Copy {
+    /// f32 lanes per vector.
+    const LANES: usize;
+    /// The vector type.
+    type V: Copy;
+    unsafe fn zero() -> Self::V;
+    unsafe fn splat(v: f32) -> Self::V;
+    /// `LANES` f32.
+    unsafe fn load(p: *const f32) -> Self::V;
+    unsafe fn store(p: *mut f32, v: Self::V);
+    /// `LANES` f16 values, converted.
+    unsafe fn load_f16(p: *const u16) -> Self::V;
+    /// `LANES` bf16 values, converted.
+    unsafe fn load_bf16(p: *const u16) -> Self::V;
+    /// `LANES` i8 values, converted.
+    unsafe fn load_i8(p: *const i8) -> Self::V;
+    /// `LANES` bytes of packed int4 codes as `2·LANES` f32 in column order (low nibble of byte
+    /// `b` = column `2b`): (columns 0..LANES, columns LANES..2·LANES).
+    unsafe fn load_u4(p: *const u8) -> (Self::V, Self::V);
+    /// `a·b + c`.
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn hsum(v: Self::V) -> f32;
+    /// `x[min(idx[l], n − 1)]` for `LANES` u16 indices (`n ≥ 1`): the clamp keeps every read
+    /// inside `x` whatever the indices.
+    unsafe fn gather(x: *const f32, n: usize, idx: *const u16) -> Self::V;
+}
+
+/// A weight element the float kernels convert to f32 in registers.
+pub(crate) trait Wt: Copy + Sync {
+    fn to_f32(self) -> f32;
+    /// The slice itself when the weights are already f32 (read in place, no panel).
+    fn as_f32(w: &[Self]) -> Option<&[f32]> {
+        let _ = w;
+        None
+    }
+    /// # Safety
+    /// `p` valid for `S::LANES` elements, CPU supports `S`.
+    unsafe fn load<S: Simd>(p: *const Self) -> S::V;
+}
+
+impl Wt for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn as_f32(w: &[f32]) -> Option<&[f32]> {
+        Some(w)
+    }
+    #[inline(always)]
+    unsafe fn load<S: Simd>(p: *const Self) -> S::V {
+        S::load(p)
+    }
+}
+
+impl Wt for f16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+    #[inline(always)]
+    unsafe fn load<S: Simd>(p: *const Self) -> S::V {
+        S::load_f16(p.cast())
+    }
+}
+
+impl Wt for bf16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
+    }
+    #[inline(always)]
+    unsafe fn load<S: Simd>(p: *const Self) -> S::V {
+        S::load_bf16(p.cast())
+    }
+}
+
+impl Wt for i8 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+    #[inline(always)]
+    unsafe fn load<S: Simd>(p: *const Self) -> S::V {
+        S::load_i8(p)
+    }
+}
+
+/// `Σ x_k·(w_k − z)` with four vector accumulators and a scalar tail.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == w.len()` (the caller's check).
+#[inline(always)]
+pub(crate) unsafe fn dot<S: Simd, T: Wt>(x: &[f32], w: &[T], z: f32) -> f32 {
+    let n = x.len().min(w.len());
+    let (xp, wp) = (x.as_ptr(), w.as_ptr());
+    let l = S::LANES;
+    let zv = S::splat(z);
+    let mut acc = [S::zero(); 4];
+    let mut k = 0;
+    while k + 4 * l <= n {
+        for (u, a) in acc.iter_mut().enumerate() {
+            let o = k + u * l;
+            *a = S::fmadd(S::load(xp.add(o)), S::sub(T::load::<S>(wp.add(o)), zv), *a);
+        }
+        k += 4 * l;
+    }
+    while k + l <= n {
+        acc[0] = S::fmadd(
+            S::load(xp.add(k)),
+            S::sub(T::load::<S>(wp.add(k)), zv),
+            acc[0],
+        );
+        k += l;
+    }
+    let mut total = S::hsum(S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3])));
+    for t in k..n {
+        total += x[t] * (w[t].to_f32() - z);
+    }
+    total
+}
+
+/// `out[r] = Σ_k x_k·w[r, k]` for a block of rows (`w.len() == out.len()·cols`).
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == cols`, `w.len() == out.len()·cols`.
+#[inline(always)]
+pub(crate) unsafe fn rows_dot<S: Simd, T: Wt>(x: &[f32], w: &[T], cols: usize, out: &mut [f32]) {
+    if cols == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for (o, wr) in out.iter_mut().zip(w.chunks_exact(cols)) {
+        *o = dot::<S, T>(x, wr, 0.0);
+    }
+}
+
+/// One int8 row `Σ_g s_g·Σ_{k∈g} x_k·(q_k − z_g)`; groups that are a multiple of the vector
+/// width are scaled in registers, others go group by group.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == q.len()`, `group ≥ 1` divides it, `scales` (and `zeros`, if
+/// not empty) have one entry per group.
+#[inline(always)]
+pub(crate) unsafe fn row_q8<S: Simd>(
+    x: &[f32],
+    q: &[i8],
+    scales: &[f32],
+    zeros: &[i8],
+    group: usize,
+) -> f32 {
+    let l = S::LANES;
+    let zf = |g: usize| zeros.get(g).map_or(0.0, |&z| f32::from(z));
+    if group % (2 * l) == 0 {
+        let (xp, qp) = (x.as_ptr(), q.as_ptr());
+        let mut total = [S::zero(); 2];
+        for (g, &s) in scales.iter().enumerate() {
+            let zv = S::splat(zf(g));
+            let mut acc = [S::zero(); 2];
+            let mut k = g * group;
+            let end = k + group;
+            while k < end {
+                for (u, a) in acc.iter_mut().enumerate() {
+                    let o = k + u * l;
+                    *a = S::fmadd(S::load(xp.add(o)), S::sub(S::load_i8(qp.add(o)), zv), *a);
+                }
+                k += 2 * l;
+            }
+            let sv = S::splat(s);
+            total[0] = S::fmadd(acc[0], sv, total[0]);
+            total[1] = S::fmadd(acc[1], sv, total[1]);
+        }
+        S::hsum(S::add(total[0], total[1]))
+    } else {
+        let mut total = 0.0;
+        for (g, (xg, qg)) in x.chunks(group).zip(q.chunks(group)).enumerate() {
+            total += scales[g] * dot::<S, i8>(xg, qg, zf(g));
+        }
+        total
+    }
+}
+
+/// One packed int4 row (see [`crate::kernels::int4`]); groups that are a multiple of twice the
+/// vector width are unpacked in registers, others by the scalar reference.
+///
+/// # Safety
+/// CPU supports `S`; `row.len() == ⌈x.len()/2⌉`, `group ≥ 1` divides `x.len()`, `scales` (and
+/// `zeros`, if not empty) have one entry per group.
+#[inline(always)]
+pub(crate) unsafe fn row_q4<S: Simd>(
+    x: &[f32],
+    row: &[u8],
+    scales: &[f16],
+    zeros: &[u8],
+    group: usize,
+) -> f32 {
+    let l = S::LANES;
+    if group % (2 * l) != 0 {
+        return super::int4::dot_q4_row(x, row, scales, zeros, group);
+    }
+    let (xp, bp) = (x.as_ptr(), row.as_ptr());
+    let mut total = [S::zero(); 2];
+    for (g, s) in scales.iter().enumerate() {
+        let z = zeros.get(g).copied().unwrap_or(super::int4::SYMMETRIC_ZERO);
+        let zv = S::splat(f32::from(z));
+        let mut acc = [S::zero(); 2];
+        let mut k = g * group;
+        let end = k + group;
+        while k < end {
+            let (lo, hi) = S::load_u4(bp.add(k / 2));
+            acc[0] = S::fmadd(S::load(xp.add(k)), S::sub(lo, zv), acc[0]);
+            acc[1] = S::fmadd(S::load(xp.add(k + l)), S::sub(hi, zv), acc[1]);
+            k += 2 * l;
+        }
+        let sv = S::splat(s.to_f32());
+        total[0] = S::fmadd(acc[0], sv, total[0]);
+        total[1] = S::fmadd(acc[1], sv, total[1]);
+    }
+    S::hsum(S::add(total[0], total[1]))
+}
+
+/// Converts `w` to f32 into `dst` as `(w − z)·s` (lengths equal).
+///
+/// # Safety
+/// CPU supports `S`; `dst.len() == w.len()`.
+#[inline(always)]
+pub(crate) unsafe fn deq<S: Simd, T: Wt>(w: &[T], z: f32, s: f32, dst: &mut [f32]) {
+    let n = w.len().min(dst.len());
+    let l = S::LANES;
+    let (zv, sv) = (S::splat(z), S::splat(s));
+    let (wp, dp) = (w.as_ptr(), dst.as_mut_ptr());
+    let mut k = 0;
+    while k + l <= n {
+        S::store(dp.add(k), S::mul(S::sub(T::load::<S>(wp.add(k)), zv), sv));
+        k += l;
+    }
+    for t in k..n {
+        dst[t] = (w[t].to_f32() - z) * s;
+    }
+}
+
+/// Unpacks int4 codes `[c0, c0 + dst.len())` of a packed row as `(u − z)·s` into `dst`
+/// (`c0` even).
+///
+/// # Safety
+/// CPU supports `S`; `c0` even and the codes lie in `row`.
+#[inline(always)]
+pub(crate) unsafe fn deq_q4<S: Simd>(row: &[u8], c0: usize, z: f32, s: f32, dst: &mut [f32]) {
+    let n = dst.len();
+    let l = S::LANES;
+    let (zv, sv) = (S::splat(z), S::splat(s));
+    let (bp, dp) = (row.as_ptr().add(c0 / 2), dst.as_mut_ptr());
+    let mut k = 0;
+    while k + 2 * l <= n {
+        let (lo, hi) = S::load_u4(bp.add(k / 2));
+        S::store(dp.add(k), S::mul(S::sub(lo, zv), sv));
+        S::store(dp.add(k + l), S::mul(S::sub(hi, zv), sv));
+        k += 2 * l;
+    }
+    for t in k..n {
+        dst[t] = (f32::from(super::int4::code_at(row, c0 + t)) - z) * s;
+    }
+}
+
+/// The GEMM micro-kernel: for up to `S::MR` rows of `x` (row stride `ldx`) and up to 4 weight
+/// rows of `w` (row stride `ldw`), all over `k` columns, adds `Σ_t x[i, t]·w[j, t]` to
+/// `out[j·ldo + i]` (or stores it when `first`). Missing rows of a partial tile reuse row 0
+/// and their results are dropped.
+///
+/// # Safety
+/// CPU supports `S`; `x` holds `mr` rows and `w` holds `nr` rows of `k` readable values at
+/// their strides; `out` holds `nr` rows of `mr` values at stride `ldo`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn tile<S: Simd, const MR: usize>(
+    x: *const f32,
+    ldx: usize,
+    mr: usize,
+    w: *const f32,
+    ldw: usize,
+    nr: usize,
+    k: usize,
+    out: *mut f32,
+    ldo: usize,
+    first: bool,
+) {
+    let a: [*const f32; MR] = std::array::from_fn(|i| x.add(if i < mr { i * ldx } else { 0 }));
+    let b: [*const f32; 4] = std::array::from_fn(|j| w.add(if j < nr { j * ldw } else { 0 }));
+    let l = S::LANES;
+    let mut acc = [[S::zero(); 4]; MR];
+    let mut t = 0;
+    while t + l <= k {
+        let bv = [
+            S::load(b[0].add(t)),
+            S::load(b[1].add(t)),
+            S::load(b[2].add(t)),
+            S::load(b[3].add(t)),
+        ];
+        for i in 0..MR {
+            let av = S::load(a[i].add(t));
+            for j in 0..4 {
+                acc[i][j] = S::fmadd(av, bv[j], acc[i][j]);
+            }
+        }
+        t += l;
+    }
+    for i in 0..mr.min(MR) {
+        for j in 0..nr.min(4) {
+            let mut v = S::hsum(acc[i][j]);
+            for u in t..k {
+                v += *a[i].add(u) * *b[j].add(u);
+            }
+            let o = out.add(j * ldo + i);
+            if first {
+                *o = v;
+            } else {
+                *o += v;
+            }
+        }
+    }
+}
+
+/// Columns of the weight panel converted per step of the batch-N kernels.
+pub const KC: usize = 1024;
+
+/// `out_t[j, i] (+)= Σ_{t<k} x[i, t]·panel[j, t]` for the whole batch (`x` is batch × ldx,
+/// `panel` is nr × ldp, `out_t` is nr × batch).
+///
+/// # Safety
+/// CPU supports `S`; `x` holds `batch` rows of stride `ldx ≥ k` readable from its pointer,
+/// `panel` holds `nr ≤ 4` rows of stride `ldp ≥ k`, `out_t.len() ≥ nr·batch`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn panel_gemm<S: Simd, const MR: usize>(
+    x: *const f32,
+    ldx: usize,
+    batch: usize,
+    panel: *const f32,
+    ldp: usize,
+    nr: usize,
+    k: usize,
+    out_t: &mut [f32],
+    first: bool,
+) {
+    let o = out_t.as_mut_ptr();
+    let mut i = 0;
+    while i < batch {
+        let mr = (batch - i).min(MR);
+        tile::<S, MR>(
+            x.add(i * ldx),
+            ldx,
+            mr,
+            panel,
+            ldp,
+            nr,
+            k,
+            o.add(i),
+            batch,
+            first,
+        );
+        i += MR;
+    }
+}
+
+/// Batch-N block with f32 weights read in place: `out_t` (rows × batch) for the `out_t.len() /
+/// batch` weight rows of `w` (row stride `cols`).
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == batch·cols`, `w.len() == rows·cols`, `out_t.len() ==
+/// rows·batch`.
+#[inline(always)]
+pub(crate) unsafe fn gemm_direct<S: Simd, const MR: usize>(
+    x: &[f32],
+    batch: usize,
+    w: &[f32],
+    cols: usize,
+    out_t: &mut [f32],
+) {
+    let rows = out_t.len().checked_div(batch).unwrap_or(0);
+    for j in (0..rows).step_by(4) {
+        let nr = (rows - j).min(4);
+        let ot = &mut out_t[j * batch..(j + nr) * batch];
+        for k0 in (0..cols.max(1)).step_by(KC) {
+            let kc = (cols - k0).min(KC);
+            let (xp, wp) = (x.as_ptr().add(k0), w.as_ptr().add(j * cols + k0));
+            panel_gemm::<S, MR>(xp, cols, batch, wp, cols, nr, kc, ot, k0 == 0);
+        }
+    }
+}
+
+/// Batch-N block with converted weights: `fill(j, k0, dst)` writes columns `k0..k0 +
+/// dst.len()` of block row `j` as f32; the panel (4 rows × [`KC`]) is reused across the whole
+/// batch.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == batch·cols`, `out_t.len() == rows·batch`, and `fill` writes
+/// only into `dst`.
+#[inline(always)]
+pub(crate) unsafe fn gemm_panel<S: Simd, const MR: usize>(
+    x: &[f32],
+    batch: usize,
+    cols: usize,
+    out_t: &mut [f32],
+    mut fill: impl FnMut(usize, usize, &mut [f32]),
+) {
+    let rows = out_t.len().checked_div(batch).unwrap_or(0);
+    let mut panel = vec![0.0f32; 4 * KC];
+    for j in (0..rows).step_by(4) {
+        let nr = (rows - j).min(4);
+        let ot = &mut out_t[j * batch..(j + nr) * batch];
+        for k0 in (0..cols.max(1)).step_by(KC) {
+            let kc = (cols - k0).min(KC);
+            for (jj, p) in panel.chunks_exact_mut(KC).take(nr).enumerate() {
+                fill(j + jj, k0, &mut p[..kc]);
+            }
+            let xp = x.as_ptr().add(k0);
+            panel_gemm::<S, MR>(xp, cols, batch, panel.as_ptr(), KC, nr, kc, ot, k0 == 0);
+        }
+    }
+}
+
+/// Splits columns `k0..k0 + len` into the pieces of each scale group: calls
+/// `f(group_index, start_col, end_col)`.
+#[inline(always)]
+pub(crate) fn group_pieces(
+    k0: usize,
+    len: usize,
+    group: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let end = k0 + len;
+    let mut c = k0;
+    while c < end {
+        let g = c / group;
+        let stop = ((g + 1) * group).min(end);
+        f(g, c, stop);
+        c = stop;
+    }
+}
+
+/// `Σ x_k` with eight vector accumulators (the bandwidth probe: one stream, no weights).
+///
+/// # Safety
+/// CPU supports `S`.
+#[inline(always)]
+pub(crate) unsafe fn sum<S: Simd>(x: &[f32]) -> f32 {
+    let l = S::LANES;
+    let (n, xp) = (x.len(), x.as_ptr());
+    let mut acc = [S::zero(); 8];
+    let mut k = 0;
+    while k + 8 * l <= n {
+        for (u, a) in acc.iter_mut().enumerate() {
+            *a = S::add(*a, S::load(xp.add(k + u * l)));
+        }
+        k += 8 * l;
+    }
+    let mut v = acc[0];
+    for a in &acc[1..] {
+        v = S::add(v, *a);
+    }
+    S::hsum(v) + x[k..].iter().sum::<f32>()
+}
