@@ -57,5 +57,7 @@ fn report_compares_stages_against_the_baseline() {
     let table = report.to_string();
     assert_eq!(table.lines().count(), 3);
     assert!(report.layer_table().contains("layers.1"));
+    assert!(stage.layers.iter().map(|l| l.sparsity()).sum::<f32>() > 1.0);
+    assert_eq!(base.layers[0].sparsity(), 0.0);
     assert!(CompressionReport::new(0, 3).is_err());
 }

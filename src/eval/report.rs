@@ -31,6 +31,13 @@ pub struct LayerStat {
     pub sqnr_db: Option<f32>,
 }
 
+impl LayerStat {
+    /// Fraction of the layer's parameters that are zero (pruned).
+    pub fn sparsity(&self) -> f32 {
+        1.0 - self.nonzeros as f32 / self.params.max(1) as f32
+    }
+}
+
 /// A model that can list its layers for the report.
 pub trait LayerStats {
     /// One entry per layer, in forward order.
@@ -183,18 +190,18 @@ impl CompressionReport {
     /// The per-layer detail as an aligned table.
     pub fn layer_table(&self) -> String {
         let mut out = format!(
-            "{:<34} {:<9} {:>11} {:>9} {:>9} {:>7} {:>8}\n",
-            "stage / layer", "", "shape", "nonzeros", "bytes", "bits", "SQNR dB"
+            "{:<34} {:>11} {:>9} {:>9} {:>9} {:>7} {:>8}\n",
+            "stage / layer", "shape", "nonzeros", "sparsity", "bytes", "bits", "SQNR dB"
         );
         for s in &self.stages {
             out.push_str(&format!("{}\n", s.name));
             for l in &s.layers {
                 out.push_str(&format!(
-                    "  {:<32} {:<9} {:>11} {:>9} {:>9} {:>7.2} {:>8}\n",
+                    "  {:<32} {:>11} {:>9} {:>8.1}% {:>9} {:>7.2} {:>8}\n",
                     l.name,
-                    "",
                     format!("{}x{}", l.shape.0, l.shape.1),
                     l.nonzeros,
+                    100.0 * l.sparsity(),
                     l.bytes,
                     l.bits_per_param,
                     l.sqnr_db.map_or("-".to_string(), |v| format!("{v:.1}"))
