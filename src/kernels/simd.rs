@@ -169,7 +169,7 @@ pub(crate) unsafe fn row_q8<S: Simd>(
 ) -> f32 {
     let l = S::LANES;
     let zf = |g: usize| zeros.get(g).map_or(0.0, |&z| f32::from(z));
-    if group % (2 * l) == 0 {
+    if group.is_multiple_of(2 * l) {
         let (xp, qp) = (x.as_ptr(), q.as_ptr());
         let mut total = [S::zero(); 2];
         for (g, &s) in scales.iter().enumerate() {
@@ -213,7 +213,7 @@ pub(crate) unsafe fn row_q4<S: Simd>(
     group: usize,
 ) -> f32 {
     let l = S::LANES;
-    if group % (2 * l) != 0 {
+    if !group.is_multiple_of(2 * l) {
         return super::int4::dot_q4_row(x, row, scales, zeros, group);
     }
     let (xp, bp) = (x.as_ptr(), row.as_ptr());
@@ -252,8 +252,8 @@ pub(crate) unsafe fn deq<S: Simd, T: Wt>(w: &[T], z: f32, s: f32, dst: &mut [f32
         S::store(dp.add(k), S::mul(S::sub(T::load::<S>(wp.add(k)), zv), sv));
         k += l;
     }
-    for t in k..n {
-        dst[t] = (w[t].to_f32() - z) * s;
+    for (d, v) in dst[k..n].iter_mut().zip(&w[k..n]) {
+        *d = (v.to_f32() - z) * s;
     }
 }
 
@@ -275,8 +275,8 @@ pub(crate) unsafe fn deq_q4<S: Simd>(row: &[u8], c0: usize, z: f32, s: f32, dst:
         S::store(dp.add(k + l), S::mul(S::sub(hi, zv), sv));
         k += 2 * l;
     }
-    for t in k..n {
-        dst[t] = (f32::from(super::int4::code_at(row, c0 + t)) - z) * s;
+    for (t, d) in dst.iter_mut().enumerate().skip(k) {
+        *d = (f32::from(super::int4::code_at(row, c0 + t)) - z) * s;
     }
 }
 

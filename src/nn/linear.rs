@@ -142,7 +142,21 @@ impl Linear {
     /// matrix-matrix path would first pack (copy) the whole weight for one row's worth of work.
     pub(crate) fn forward_unchecked(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let mut y = if x.nrows() == 1 {
-            self.weight.dot(&x.row(0)).insert_axis(Axis(0))
+            // The SIMD, multi-threaded GEMV of `crate::kernels` (lengths hold by construction;
+            // ndarray's product stays as the fallback should the kernel ever refuse).
+            let (rows, cols) = self.weight.dim();
+            let xr = x.row(0);
+            let xv = xr.as_slice().map_or_else(|| xr.to_vec(), <[f32]>::to_vec);
+            let mut out = vec![0.0f32; rows];
+            match self
+                .weight
+                .as_slice()
+                .map(|w| crate::kernels::float::gemm_f32(&xv, 1, w, rows, cols, &mut out))
+            {
+                Some(Ok(())) => Array2::from_shape_vec((1, rows), out)
+                    .unwrap_or_else(|_| self.weight.dot(&xr).insert_axis(Axis(0))),
+                _ => self.weight.dot(&xr).insert_axis(Axis(0)),
+            }
         } else {
             x.dot(&self.weight.t())
         };

@@ -249,7 +249,9 @@ impl LinearLayer for QuantLinear {
             return self.integer(w, x);
         }
         if let QuantWeight::F32(w) = &self.weight {
-            return Ok(x.dot(&w.t()) + &self.bias);
+            if x.nrows() != 1 || !w.is_standard_layout() {
+                return Ok(x.dot(&w.t()) + &self.bias);
+            }
         }
         let batch = x.nrows();
         let x = x.as_standard_layout();

@@ -3,11 +3,16 @@
 //! `row_ptr` (rows + 1 entries), `col_idx` and `values` (nnz entries each) describe the sparse
 //! matrix; callers ([`CsrMatrix`](super::CsrMatrix)) guarantee the structure is valid, and the
 //! kernels still index safely (a bad structure panics rather than reading out of bounds; it
-//! cannot be built through the public API).
+//! cannot be built through the public API). The batch-1 products run the SIMD gather kernels of
+//! [`crate::kernels::sparse`]; the batch-N products stay scalar loops over the batch.
+
+use crate::kernels::sparse::{csr_dots, Csr};
+use crate::kernels::Isa;
 
 /// `y[r] = bias[r] + Σ_k values[k]·x[col_idx[k]]` over row `r`'s entries, for one input row.
 ///
-/// Four independent accumulators hide the add latency of the gathered products.
+/// Runs the SIMD gather kernel of [`crate::kernels::sparse`] on the best instruction set the
+/// CPU has (the scalar reference, four accumulators, elsewhere), rows split over threads.
 pub fn csr_matvec(
     row_ptr: &[u32],
     col_idx: &[u16],
@@ -16,23 +21,14 @@ pub fn csr_matvec(
     bias: &[f32],
     y: &mut [f32],
 ) {
-    for (r, out) in y.iter_mut().enumerate() {
-        let (start, end) = (row_ptr[r] as usize, row_ptr[r + 1] as usize);
-        let cols = &col_idx[start..end];
-        let vals = &values[start..end];
-        let mut acc = [0.0f32; 4];
-        let mut c4 = cols.chunks_exact(4);
-        let mut v4 = vals.chunks_exact(4);
-        for (c, v) in (&mut c4).zip(&mut v4) {
-            acc[0] += v[0] * x[usize::from(c[0])];
-            acc[1] += v[1] * x[usize::from(c[1])];
-            acc[2] += v[2] * x[usize::from(c[2])];
-            acc[3] += v[3] * x[usize::from(c[3])];
-        }
-        for (&c, &v) in c4.remainder().iter().zip(v4.remainder()) {
-            acc[0] += v * x[usize::from(c)];
-        }
-        *out = bias[r] + (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    let m = Csr {
+        row_ptr,
+        col_idx,
+        values,
+    };
+    csr_dots(Isa::best(), m, x, y);
+    for (o, &b) in y.iter_mut().zip(bias) {
+        *o += b;
     }
 }
 
@@ -77,23 +73,14 @@ pub fn csr_i8_matvec(
     bias: &[f32],
     y: &mut [f32],
 ) {
-    for (r, out) in y.iter_mut().enumerate() {
-        let (start, end) = (row_ptr[r] as usize, row_ptr[r + 1] as usize);
-        let cols = &col_idx[start..end];
-        let vals = &codes[start..end];
-        let mut acc = [0.0f32; 4];
-        let mut c4 = cols.chunks_exact(4);
-        let mut v4 = vals.chunks_exact(4);
-        for (c, v) in (&mut c4).zip(&mut v4) {
-            acc[0] += f32::from(v[0]) * x[usize::from(c[0])];
-            acc[1] += f32::from(v[1]) * x[usize::from(c[1])];
-            acc[2] += f32::from(v[2]) * x[usize::from(c[2])];
-            acc[3] += f32::from(v[3]) * x[usize::from(c[3])];
-        }
-        for (&c, &v) in c4.remainder().iter().zip(v4.remainder()) {
-            acc[0] += f32::from(v) * x[usize::from(c)];
-        }
-        *out = bias[r] + scales[r] * ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    let m = Csr {
+        row_ptr,
+        col_idx,
+        values: codes,
+    };
+    csr_dots(Isa::best(), m, x, y);
+    for ((o, &b), &s) in y.iter_mut().zip(bias).zip(scales) {
+        *o = b + s * *o;
     }
 }
 
