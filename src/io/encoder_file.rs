@@ -10,10 +10,25 @@
 //! ```
 //!
 //! The same loader reads Hugging Face BERT checkpoints through a name mapping (see `bert.rs`).
+//!
+//! The `shrink.config` metadata is the [`EncoderConfig`] as JSON (the unpruned shape). An
+//! encoder narrowed by structured pruning adds one key, `"blocks"`, listing every block's widths:
+//!
+//! ```text
+//! {"vocab_size": 60, "hidden_size": 32, "num_heads": 4, ..., "causal": false,
+//!  "blocks": [{"heads": 3, "intermediate": 48}, {"heads": 2, "intermediate": 64}]}
+//! ```
+//!
+//! so block `i`'s query, key and value weights are (heads_i·d × hidden) with
+//! `d = hidden_size / num_heads`, its output projection (hidden × heads_i·d) and its FFN
+//! weights (intermediate_i × hidden) and (hidden × intermediate_i). The key is written only
+//! when some block differs from the configuration, so unpruned files are unchanged and files
+//! without it (all earlier files) load as before.
 
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
 
 use super::tensors::{read_file, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
@@ -24,6 +39,23 @@ use crate::nn::{
 };
 
 const KIND: &str = "encoder";
+
+/// The widths of one block in a file (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct BlockWidths {
+    heads: usize,
+    intermediate: usize,
+}
+
+/// The `shrink.config` metadata: the encoder configuration plus, for a narrowed encoder, the
+/// per-block widths.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FileConfig {
+    #[serde(flatten)]
+    encoder: EncoderConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blocks: Option<Vec<BlockWidths>>,
+}
 
 /// Maps this format's tensor names to the names a file uses, trying candidates in order.
 pub(super) struct Names<'r, 'b> {
@@ -76,29 +108,77 @@ impl<'r, 'b> Names<'r, 'b> {
     }
 }
 
-/// Reads every tensor of an encoder with `config`, checking each shape.
+/// Reads every tensor of an encoder with `config` (every block of the configured widths),
+/// checking each shape.
 pub(super) fn load_encoder(config: EncoderConfig, names: &Names) -> Result<Encoder> {
+    load_encoder_with_widths(config, None, names)
+}
+
+/// Checks per-block widths read from a file against `config` before any tensor is read.
+fn check_widths(config: &EncoderConfig, widths: &[BlockWidths]) -> Result<()> {
+    if widths.len() != config.num_layers {
+        return Err(Error::Format(format!(
+            "encoder config lists widths for {} blocks but num_layers is {}",
+            widths.len(),
+            config.num_layers
+        )));
+    }
+    for (i, w) in widths.iter().enumerate() {
+        if !(1..=config.num_heads).contains(&w.heads)
+            || !(1..=config.intermediate_size).contains(&w.intermediate)
+        {
+            return Err(Error::Format(format!(
+                "block {i} has {} heads and {} FFN channels; the configuration allows 1..={} \
+                 and 1..={}",
+                w.heads, w.intermediate, config.num_heads, config.intermediate_size
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads every tensor of an encoder with `config` whose blocks have the given widths (all
+/// as configured when `None`), checking each shape.
+fn load_encoder_with_widths(
+    config: EncoderConfig,
+    widths: Option<&[BlockWidths]>,
+    names: &Names,
+) -> Result<Encoder> {
     config.check()?;
+    if let Some(widths) = widths {
+        check_widths(&config, widths)?;
+    }
     let (h, eps) = (config.hidden_size, config.layer_norm_eps);
+    let head_dim = h / config.num_heads;
     let post = config.placement == NormPlacement::PostLn;
     let blocks = (0..config.num_layers)
         .map(|i| {
+            let w = widths
+                .and_then(|w| w.get(i))
+                .copied()
+                .unwrap_or(BlockWidths {
+                    heads: config.num_heads,
+                    intermediate: config.intermediate_size,
+                });
+            let inner = w.heads * head_dim;
             let p = format!("blocks.{i}");
-            let attn = |n: &str| names.linear(&format!("{p}.attn.{n}"), h, h);
-            let attn = MultiHeadAttention::new(
-                attn("q")?,
-                attn("k")?,
-                attn("v")?,
-                attn("o")?,
-                config.num_heads,
+            let attn =
+                |n: &str, inp: usize, out: usize| names.linear(&format!("{p}.attn.{n}"), inp, out);
+            let attn = MultiHeadAttention::with_head_dim(
+                attn("q", h, inner)?,
+                attn("k", h, inner)?,
+                attn("v", h, inner)?,
+                attn("o", inner, h)?,
+                w.heads,
+                head_dim,
             )?;
             let norms = [
                 names.norm(&format!("{p}.ln1"), h, eps)?,
                 names.norm(&format!("{p}.ln2"), h, eps)?,
             ];
             let ffn = [
-                names.linear(&format!("{p}.ffn.in"), h, config.intermediate_size)?,
-                names.linear(&format!("{p}.ffn.out"), config.intermediate_size, h)?,
+                names.linear(&format!("{p}.ffn.in"), h, w.intermediate)?,
+                names.linear(&format!("{p}.ffn.out"), w.intermediate, h)?,
             ];
             TransformerBlock::from_parts(attn, norms, ffn, config.activation, config.placement)
         })
@@ -120,9 +200,23 @@ pub(super) fn load_encoder(config: EncoderConfig, names: &Names) -> Result<Encod
 }
 
 impl Encoder {
-    /// The model as safetensors bytes, in `shrink`'s own encoder format.
+    /// The model as safetensors bytes, in `shrink`'s own encoder format (with the per-block
+    /// widths in the configuration metadata when the encoder was narrowed by pruning).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let mut w = TensorWriter::new(KIND, self.config())?;
+        let blocks = self.is_narrowed().then(|| {
+            self.block_widths()
+                .into_iter()
+                .map(|(heads, intermediate)| BlockWidths {
+                    heads,
+                    intermediate,
+                })
+                .collect()
+        });
+        let config = FileConfig {
+            encoder: *self.config(),
+            blocks,
+        };
+        let mut w = TensorWriter::new(KIND, &config)?;
         w.matrix("embeddings.word", self.word_embeddings());
         w.matrix("embeddings.position", self.position_embeddings());
         if let Some(t) = self.token_type_embeddings() {
@@ -149,13 +243,18 @@ impl Encoder {
         w.to_bytes()
     }
 
-    /// Parses an encoder from bytes written by [`Encoder::to_safetensors`]; the configuration is
-    /// checked and every tensor's shape and values are checked against it.
+    /// Parses an encoder from bytes written by [`Encoder::to_safetensors`]; the configuration
+    /// (and per-block widths, if any) is checked and every tensor's shape and values are
+    /// checked against it.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Encoder> {
         let r = TensorReader::new(bytes)?;
-        let config: EncoderConfig = r.config(KIND)?;
+        let config: FileConfig = r.config(KIND)?;
         let same = |n: &str| vec![n.to_string()];
-        load_encoder(config, &Names::new(&r, &same))
+        load_encoder_with_widths(
+            config.encoder,
+            config.blocks.as_deref(),
+            &Names::new(&r, &same),
+        )
     }
 
     /// Saves the encoder to a safetensors file.

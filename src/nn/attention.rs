@@ -1,15 +1,24 @@
 //! Multi-head scaled dot-product self-attention (Vaswani et al. 2017) on one sequence.
 //!
-//! For `x` of shape (seq, hidden), `heads` heads of width `d = hidden / heads`:
+//! For `x` of shape (seq, hidden), `heads` heads of width `d`, and the inner width
+//! `inner = heads·d`:
 //!
 //! ```text
-//! Q = x·W_qᵀ + b_q,  K = x·W_kᵀ + b_k,  V = x·W_vᵀ + b_v          each (seq, hidden)
+//! Q = x·W_qᵀ + b_q,  K = x·W_kᵀ + b_k,  V = x·W_vᵀ + b_v          each (seq, inner)
 //! for head h (columns h·d .. (h+1)·d):
 //!     S_h = Q_h·K_hᵀ / √d                                           (seq, seq)
 //!     S_h[i, j] = −1e30 where key j is padding, or j > i when causal
 //!     C_h = softmax_rows(S_h)·V_h                                   (seq, d)
 //! y = concat_h(C_h)·W_oᵀ + b_o                                      (seq, hidden)
 //! ```
+//!
+//! W_q, W_k, W_v are (inner × hidden) and W_o is (hidden × inner). A freshly built or loaded
+//! model has `d = hidden / heads`, so `inner = hidden` ([`MultiHeadAttention::new`]). Head
+//! pruning (Michel, Levy & Neubig 2019, "Are Sixteen Heads Really Better than One?"; see
+//! [`HeadPruner`](crate::prune::HeadPruner)) deletes whole heads — their `d` rows of W_q, W_k,
+//! W_v (and bias entries) and their `d` columns of W_o — so `inner = heads·d < hidden` while
+//! `d`, and with it the score scale `1/√d`, stays the original head width
+//! ([`MultiHeadAttention::with_head_dim`]).
 //!
 //! A masked score is replaced by −1e30, so after the row maximum is subtracted its weight is
 //! exactly zero. Every query row must see at least one key: if the key mask hides every key
@@ -28,7 +37,8 @@ use crate::error::{check_finite, Error, Result};
 /// underflows to exactly zero.
 const MASKED_SCORE: f32 = -1e30;
 
-/// Multi-head self-attention: query, key, value and output projections, all (hidden × hidden).
+/// Multi-head self-attention: query, key and value projections hidden → heads·head_dim, and
+/// an output projection heads·head_dim → hidden (all hidden × hidden unless heads were pruned).
 ///
 /// Generic over the projection type as [`Mlp`](super::Mlp) is: `MultiHeadAttention`
 /// (= `MultiHeadAttention<Linear>`) is the dense model; quantized or pruned attention uses its
@@ -40,6 +50,7 @@ pub struct MultiHeadAttention<L = Linear> {
     v: L,
     o: L,
     heads: usize,
+    head_dim: usize,
 }
 
 /// Checks that `heads` divides a positive `hidden`.
@@ -80,7 +91,65 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
                 });
             }
         }
-        Ok(MultiHeadAttention { q, k, v, o, heads })
+        let head_dim = hidden / heads;
+        Ok(MultiHeadAttention {
+            q,
+            k,
+            v,
+            o,
+            heads,
+            head_dim,
+        })
+    }
+
+    /// Builds attention whose inner width `heads·head_dim` may differ from the model width, as
+    /// left by head pruning: `q`, `k`, `v` must map hidden → heads·head_dim and `o` must map
+    /// heads·head_dim → hidden, where hidden is `q`'s input width. Scores are scaled by
+    /// `1/√head_dim`. Errors on a zero `heads` or `head_dim` ([`Error::InvalidParam`]) and on
+    /// projections of other shapes ([`Error::ShapeMismatch`]).
+    pub fn with_head_dim(q: L, k: L, v: L, o: L, heads: usize, head_dim: usize) -> Result<Self> {
+        let hidden = q.in_features();
+        if heads == 0 {
+            return Err(Error::param(
+                "heads",
+                "the number of heads must be positive, got 0",
+            ));
+        }
+        if head_dim == 0 {
+            return Err(Error::param(
+                "head_dim",
+                "the head width must be positive, got 0",
+            ));
+        }
+        let inner = heads.checked_mul(head_dim).ok_or_else(|| {
+            Error::param(
+                "head_dim",
+                format!("{heads} heads of width {head_dim} overflow"),
+            )
+        })?;
+        let shapes = [
+            ("query", &q, inner, hidden),
+            ("key", &k, inner, hidden),
+            ("value", &v, inner, hidden),
+            ("output", &o, hidden, inner),
+        ];
+        for (name, l, out, inp) in shapes {
+            if l.in_features() != inp || l.out_features() != out {
+                return Err(Error::ShapeMismatch {
+                    op: "MultiHeadAttention::with_head_dim",
+                    expected: format!("{name} projection ({out}, {inp})"),
+                    got: format!("({}, {})", l.out_features(), l.in_features()),
+                });
+            }
+        }
+        Ok(MultiHeadAttention {
+            q,
+            k,
+            v,
+            o,
+            heads,
+            head_dim,
+        })
     }
 
     /// Number of heads.
@@ -93,9 +162,16 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
         self.q.in_features()
     }
 
-    /// Width of one head, `hidden / heads`.
+    /// Width of one head: `hidden / heads` when built with [`MultiHeadAttention::new`], and
+    /// unchanged by head pruning.
     pub fn head_dim(&self) -> usize {
-        self.hidden() / self.heads
+        self.head_dim
+    }
+
+    /// Inner width `heads · head_dim`: the output width of the query, key and value
+    /// projections and the input width of the output projection.
+    pub fn inner(&self) -> usize {
+        self.heads * self.head_dim
     }
 
     /// The query projection.
@@ -175,7 +251,7 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
         let q = self.q.forward(x)?;
         let k = self.k.forward(x)?;
         let v = self.v.forward(x)?;
-        let mut context = Array2::<f32>::zeros((seq, self.hidden()));
+        let mut context = Array2::<f32>::zeros((seq, self.inner()));
         for h in 0..self.heads {
             let cols = s![.., h * d..(h + 1) * d];
             let mut scores = q.slice(cols).dot(&k.slice(cols).t());
@@ -193,12 +269,13 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
         &self,
         mut f: impl FnMut(&str, &L) -> Result<L2>,
     ) -> Result<MultiHeadAttention<L2>> {
-        MultiHeadAttention::new(
+        MultiHeadAttention::with_head_dim(
             f("q", &self.q)?,
             f("k", &self.k)?,
             f("v", &self.v)?,
             f("o", &self.o)?,
             self.heads,
+            self.head_dim,
         )
     }
 }
@@ -321,6 +398,54 @@ mod tests {
             attn.forward(x.view(), Some(&[true, true]), false),
             Err(Error::ShapeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_narrowed_attention_equals_zeroed_heads_with_the_original_scale() {
+        let (attn, x) = setup();
+        // Keep head 1 (columns 4..8) only.
+        let rows: Vec<usize> = (4..8).collect();
+        let pick = |l: &Linear, out_rows: bool| {
+            let w = if out_rows {
+                l.weight().select(ndarray::Axis(0), &rows)
+            } else {
+                l.weight().select(ndarray::Axis(1), &rows)
+            };
+            let b = if out_rows {
+                l.bias().select(ndarray::Axis(0), &rows)
+            } else {
+                l.bias().to_owned()
+            };
+            Linear::new(w, b).unwrap()
+        };
+        let narrow = MultiHeadAttention::with_head_dim(
+            pick(attn.q(), true),
+            pick(attn.k(), true),
+            pick(attn.v(), true),
+            pick(attn.o(), false),
+            1,
+            4,
+        )
+        .unwrap();
+        assert_eq!(
+            (narrow.hidden(), narrow.inner(), narrow.head_dim()),
+            (8, 4, 4)
+        );
+        let mut w = attn.o().weight().to_owned();
+        w.slice_mut(s![.., ..4]).fill(0.0);
+        let zeroed = MultiHeadAttention::new(
+            attn.q().clone(),
+            attn.k().clone(),
+            attn.v().clone(),
+            Linear::new(w, attn.o().bias().to_owned()).unwrap(),
+            2,
+        )
+        .unwrap();
+        let mask = [true, true, true, true, false];
+        let a = narrow.forward(x.view(), Some(&mask), false).unwrap();
+        let b = zeroed.forward(x.view(), Some(&mask), false).unwrap();
+        let diff = (&a - &b).mapv(f32::abs);
+        assert!(diff.iter().all(|&d| d < 1e-6), "{diff}");
     }
 
     #[test]

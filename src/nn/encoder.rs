@@ -10,6 +10,15 @@
 //! y = LN_final(h_L)       pre-LN only (GPT-2's ln_f); post-LN uses h_L as is
 //! pooled = Σ_{i real} yᵢ / #real                                    (hidden)
 //! ```
+//!
+//! [`EncoderConfig`] describes the unpruned shape: every block of a new or loaded-from-Hugging-
+//! Face encoder has `num_heads` heads of width `hidden_size / num_heads` and an FFN of
+//! `intermediate_size` channels. Structured pruning ([`HeadPruner`](crate::prune::HeadPruner),
+//! [`FfnChannelPruner`](crate::prune::FfnChannelPruner)) leaves blocks that differ from one
+//! another: block `l` keeps `heads_l ≤ num_heads` heads of the same width and
+//! `intermediate_l ≤ intermediate_size` channels ([`Encoder::block_widths`]). The configuration
+//! is not changed by pruning; the per-block widths live in the blocks, and the file format
+//! stores them next to the configuration (see `io/encoder_file.rs`).
 
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rand::Rng;
@@ -20,7 +29,9 @@ use super::{Activation, BlockConfig, LayerNorm, Linear, LinearLayer, NamedLinear
 use super::{Forward, TransformerBlock};
 use crate::error::{Error, Result};
 
-/// Everything that defines an [`Encoder`]'s shape and behaviour.
+/// Everything that defines an [`Encoder`]'s shape and behaviour — its unpruned shape: after
+/// head or FFN-channel pruning a block may have fewer heads (of the same width) and fewer FFN
+/// channels than configured here; see [`Encoder::block_widths`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EncoderConfig {
     /// Number of token ids.
@@ -233,23 +244,7 @@ impl<L: LinearLayer> Encoder<L> {
                 return Err(Error::shape("Encoder LayerNorm width", h, ln.dim()));
             }
         }
-        if blocks.len() != config.num_layers {
-            return Err(Error::shape(
-                "Encoder block count",
-                config.num_layers,
-                blocks.len(),
-            ));
-        }
-        let want = config.block_config();
-        for (i, b) in blocks.iter().enumerate() {
-            if b.config() != want {
-                return Err(Error::ShapeMismatch {
-                    op: "Encoder block",
-                    expected: format!("block {i}: {want:?}"),
-                    got: format!("{:?}", b.config()),
-                });
-            }
-        }
+        check_blocks(&config, &blocks)?;
         Ok(Encoder {
             config,
             word: parts.word,
@@ -261,9 +256,47 @@ impl<L: LinearLayer> Encoder<L> {
         })
     }
 
-    /// The configuration.
+    /// The configuration: the unpruned shape (see [`Encoder::block_widths`] for each block's
+    /// actual heads and FFN width).
     pub fn config(&self) -> &EncoderConfig {
         &self.config
+    }
+
+    /// Per block, `(heads, intermediate)`: the number of attention heads and of FFN channels.
+    /// Equal to `(num_heads, intermediate_size)` of the configuration for every block unless
+    /// the encoder was pruned.
+    pub fn block_widths(&self) -> Vec<(usize, usize)> {
+        self.blocks
+            .iter()
+            .map(|b| (b.attention().heads(), b.intermediate()))
+            .collect()
+    }
+
+    /// Whether some block has fewer heads or FFN channels than the configuration.
+    pub fn is_narrowed(&self) -> bool {
+        self.block_widths()
+            .iter()
+            .any(|&w| w != (self.config.num_heads, self.config.intermediate_size))
+    }
+
+    /// This encoder's embeddings, LayerNorms and configuration with other blocks — for
+    /// example narrowed by structured pruning or compressed. Each block must have the
+    /// configuration's hidden width, activation, LayerNorm placement and `ε`, between 1 and
+    /// `num_heads` heads of width `hidden_size / num_heads`, and between 1 and
+    /// `intermediate_size` FFN channels; there must be `num_layers` of them. Errors with
+    /// [`Error::ShapeMismatch`] otherwise.
+    pub fn with_blocks<L2: LinearLayer>(
+        &self,
+        blocks: Vec<TransformerBlock<L2>>,
+    ) -> Result<Encoder<L2>> {
+        let parts = Embeddings {
+            word: self.word.clone(),
+            position: self.position.clone(),
+            token_type: self.token_type.clone(),
+            embedding_norm: self.embedding_norm.clone(),
+            final_norm: self.final_norm.clone(),
+        };
+        Encoder::from_parts(self.config, parts, blocks)
     }
 
     /// The transformer blocks, in order.
@@ -342,14 +375,7 @@ impl<L: LinearLayer> Encoder<L> {
             .enumerate()
             .map(|(i, b)| b.map_linears(|n, l| f(&format!("blocks.{i}.{n}"), l)))
             .collect::<Result<Vec<_>>>()?;
-        let parts = Embeddings {
-            word: self.word.clone(),
-            position: self.position.clone(),
-            token_type: self.token_type.clone(),
-            embedding_norm: self.embedding_norm.clone(),
-            final_norm: self.final_norm.clone(),
-        };
-        Encoder::from_parts(self.config, parts, blocks)
+        self.with_blocks(blocks)
     }
 
     /// Calls `f` with every linear layer and its name, in forward order (the generic twin of
@@ -499,6 +525,44 @@ impl<L: LinearLayer> Encoder<L> {
     pub(crate) fn blocks_mut(&mut self) -> &mut [TransformerBlock<L>] {
         &mut self.blocks
     }
+}
+
+/// Checks the blocks against `config` (see [`Encoder::with_blocks`]).
+fn check_blocks<L: LinearLayer>(
+    config: &EncoderConfig,
+    blocks: &[TransformerBlock<L>],
+) -> Result<()> {
+    if blocks.len() != config.num_layers {
+        return Err(Error::shape(
+            "Encoder block count",
+            config.num_layers,
+            blocks.len(),
+        ));
+    }
+    let want = config.block_config();
+    let head_dim = config.hidden_size / config.num_heads;
+    for (i, b) in blocks.iter().enumerate() {
+        let got = b.config();
+        let fits = got.hidden == want.hidden
+            && got.activation == want.activation
+            && got.placement == want.placement
+            && got.layer_norm_eps == want.layer_norm_eps
+            && b.attention().head_dim() == head_dim
+            && (1..=want.heads).contains(&got.heads)
+            && (1..=want.intermediate).contains(&got.intermediate);
+        if !fits {
+            return Err(Error::ShapeMismatch {
+                op: "Encoder block",
+                expected: format!(
+                    "block {i}: {want:?} (or 1..={} heads of width {head_dim} and 1..={} FFN \
+                     channels)",
+                    want.heads, want.intermediate
+                ),
+                got: format!("{got:?}, head width {}", b.attention().head_dim()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Row `id` of `table`, if it exists.

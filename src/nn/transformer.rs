@@ -8,6 +8,12 @@
 //! post-LN (BERT):  h = LN₁(x + Attn(x));      y = LN₂(h + FFN(h))
 //! pre-LN (GPT-2):  h = x + Attn(LN₁(x));      y = h + FFN(LN₂(h))
 //! ```
+//!
+//! Shapes: W_in is (intermediate × hidden), b_in (intermediate), W_out (hidden × intermediate).
+//! Structured pruning ([`FfnChannelPruner`](crate::prune::FfnChannelPruner),
+//! [`HeadPruner`](crate::prune::HeadPruner)) narrows a block — fewer FFN channels, fewer
+//! attention heads (inner width `heads·head_dim < hidden`) — while its input and output stay
+//! (seq, hidden), so blocks of different widths chain in one [`Encoder`](super::Encoder).
 
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
@@ -206,7 +212,18 @@ impl<L: LinearLayer> TransformerBlock<L> {
         self.attn.hidden()
     }
 
+    /// Width of the feed-forward network's inner layer (fewer than configured after FFN
+    /// channel pruning).
+    pub fn intermediate(&self) -> usize {
+        self.ffn_in.out_features()
+    }
+
     /// The block's sizes and choices.
+    ///
+    /// `heads` and `intermediate` are the block's current widths. After head pruning
+    /// `heads · head_dim` is less than `hidden`, so the result describes the block but does not
+    /// pass [`BlockConfig::check`] and cannot rebuild it with [`TransformerBlock::new`]; the
+    /// head width is [`MultiHeadAttention::head_dim`].
     pub fn config(&self) -> BlockConfig {
         BlockConfig {
             hidden: self.hidden(),

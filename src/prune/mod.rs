@@ -8,6 +8,7 @@
 //! [`SparseLinear`](crate::sparse::SparseLinear).
 
 mod compact;
+mod heads;
 mod magnitude;
 mod nm;
 mod pruner;
@@ -18,6 +19,10 @@ mod threshold;
 mod wanda;
 
 pub use compact::compact;
+pub use heads::{
+    keep_ffn_channels, keep_heads, BlockPruneReport, FfnChannelPruner, HeadPruner,
+    TransformerPruneReport,
+};
 pub use magnitude::MagnitudePruner;
 pub use nm::NmPruner;
 pub use pruner::{LayerReport, PruneReport, Pruner, Scope};
