@@ -167,6 +167,17 @@ fn errors_leave_the_model_untouched() {
         Trainer::new(Adam::new(1e-3)).fit(&mut mlp, &wide, None),
         Err(Error::ShapeMismatch { .. })
     ));
+    // Cross-entropy needs one output per class; a single output is for BCE/MSE.
+    let binary = synthetic::blobs(10, 2, 64, 1.0, 0).unwrap();
+    let mut one_out = Mlp::new(&[64, 4, 1], Activation::Relu, &mut rng).unwrap();
+    assert!(Trainer::new(Adam::new(1e-3))
+        .fit(&mut one_out, &binary, None)
+        .is_err());
+    assert!(Trainer::new(Adam::new(1e-3))
+        .loss(Loss::BinaryCrossEntropy)
+        .epochs(1)
+        .fit(&mut one_out, &binary, None)
+        .is_ok());
     // More classes than outputs.
     let mut small = Mlp::new(&[64, 4], Activation::Relu, &mut rng).unwrap();
     let small_before = small.clone();

@@ -383,3 +383,23 @@ fn bad_settings_are_errors_and_leave_the_model_untouched() {
     assert_eq!(&m, dense);
     assert!(NeuronPruner::new(1.0).prune(dense).is_err());
 }
+
+#[test]
+fn pruning_again_never_releases_pruned_weights() {
+    let (_, _, dense) = baseline();
+    let mut m = dense.clone();
+    MagnitudePruner::new(0.8).prune(&mut m).unwrap();
+    let before: Vec<usize> = m.layers().iter().map(Linear::zero_weights).collect();
+    // A lower target, by magnitude and by random scores: the earlier mask still holds.
+    MagnitudePruner::new(0.5).prune(&mut m).unwrap();
+    RandomPruner::new(0.3, 1).prune(&mut m).unwrap();
+    let after: Vec<usize> = m.layers().iter().map(Linear::zero_weights).collect();
+    assert!(
+        after.iter().zip(&before).all(|(a, b)| a >= b),
+        "{before:?} → {after:?}"
+    );
+    // Structured pruning of a masked model keeps the masks on the kept weights.
+    let (small, _) = NeuronPruner::new(0.5).prune(&m).unwrap();
+    assert!(small.layers().iter().all(|l| l.mask().is_some()));
+    assert!(masked_weights_are_zero(&small));
+}

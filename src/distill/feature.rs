@@ -25,7 +25,7 @@ use super::soft::soft_target_loss;
 use super::{Distiller, Schedule, TeacherOutputs};
 use crate::data::shuffled_batches;
 use crate::error::{Error, Result};
-use crate::nn::{Forward, Linear, LinearGrads, LinearLayer, Mlp};
+use crate::nn::{Forward, Linear, LinearLayer, Mlp};
 use crate::train::{mse, EpochStats, History, OptimizerState};
 
 /// A layer of an [`Mlp`], by index or by its [`NamedLinears`](crate::nn::NamedLinears) name
@@ -62,7 +62,7 @@ impl LayerRef {
                 .filter(|i| format!("layers.{i}") == *n),
         };
         match index {
-            Some(i) if i + 1 < n_layers => Ok(i),
+            Some(i) if i < n_layers.saturating_sub(1) => Ok(i),
             _ => {
                 let names: Vec<String> = (0..n_layers.saturating_sub(1))
                     .map(|i| format!("layers.{i}"))
@@ -245,9 +245,9 @@ impl FeatureDistiller {
                 )?;
                 state.begin_step();
                 for (i, (layer, g)) in work.layers_mut().iter_mut().zip(&grads).enumerate() {
-                    update_layer(&mut state, 2 * i, layer, g);
+                    state.update_layer(2 * i, layer, g, 0.0);
                 }
-                update_layer(&mut state, 2 * grads.len(), &mut projection, &proj_grads);
+                state.update_layer(2 * grads.len(), &mut projection, &proj_grads, 0.0);
                 total += loss;
                 step += 1;
             }
@@ -265,17 +265,6 @@ impl FeatureDistiller {
             projection,
         })
     }
-}
-
-/// One optimizer update of a layer's weight (slot `slot`, with weight decay and the layer's
-/// pruning mask, as the [`Trainer`](crate::train::Trainer) does) and bias (slot `slot + 1`).
-fn update_layer(state: &mut OptimizerState, slot: usize, layer: &mut Linear, g: &LinearGrads) {
-    let mask: Option<Vec<bool>> = layer.mask().map(|m| m.iter().copied().collect());
-    let gw: Vec<f32> = g.weight.iter().copied().collect();
-    let gb: Vec<f32> = g.bias.iter().copied().collect();
-    let (w, b) = layer.params_mut();
-    state.update(slot, w, &gw, true, mask.as_deref());
-    state.update(slot + 1, b, &gb, false, None);
 }
 
 impl<L: LinearLayer> Distiller<Mlp<L>> for FeatureDistiller {

@@ -55,11 +55,19 @@ pub fn confusion_matrix(
     Ok(m)
 }
 
-/// Macro-averaged F1 from a confusion matrix: the mean over classes of
+/// Macro-averaged F1 from a square confusion matrix: the mean over classes of
 /// `F1_c = 2·TP / (2·TP + FP + FN)`. Classes that neither occur nor are predicted
-/// (`2·TP + FP + FN = 0`) are left out of the mean rather than counted as 0 or 1.
-pub fn macro_f1(confusion: &Array2<usize>) -> f32 {
+/// (`2·TP + FP + FN = 0`) are left out of the mean rather than counted as 0 or 1. Errors on a
+/// non-square matrix.
+pub fn macro_f1(confusion: &Array2<usize>) -> Result<f32> {
     let n = confusion.nrows();
+    if confusion.ncols() != n {
+        return Err(Error::shape(
+            "macro_f1 confusion matrix",
+            (n, n),
+            confusion.dim(),
+        ));
+    }
     let mut sum = 0.0f64;
     let mut counted = 0usize;
     for c in 0..n {
@@ -72,11 +80,11 @@ pub fn macro_f1(confusion: &Array2<usize>) -> f32 {
             counted += 1;
         }
     }
-    if counted == 0 {
+    Ok(if counted == 0 {
         0.0
     } else {
         (sum / counted as f64) as f32
-    }
+    })
 }
 
 /// Accuracy, macro-F1 and the confusion matrix of `model` on `data`.
@@ -86,7 +94,7 @@ pub fn evaluate<M: Forward + ?Sized>(model: &M, data: &Dataset) -> Result<Metric
     let confusion = confusion_matrix(&predicted, data.labels(), n_classes)?;
     Ok(Metrics {
         accuracy: accuracy(&predicted, data.labels())?,
-        macro_f1: macro_f1(&confusion),
+        macro_f1: macro_f1(&confusion)?,
         confusion,
     })
 }
@@ -104,7 +112,7 @@ mod tests {
         let m = confusion_matrix(&pred, &labels, 3).unwrap();
         assert_eq!(m, array![[1, 1, 0], [0, 2, 0], [1, 0, 0]]);
         // F1: class 0 = 2/(2+1+1) = 0.5, class 1 = 4/(4+1) = 0.8, class 2 = 0.
-        assert!((macro_f1(&m) - (0.5 + 0.8 + 0.0) / 3.0).abs() < 1e-6);
+        assert!((macro_f1(&m).unwrap() - (0.5 + 0.8 + 0.0) / 3.0).abs() < 1e-6);
     }
 
     #[test]
@@ -112,5 +120,6 @@ mod tests {
         assert!(accuracy(&[], &[]).is_err());
         assert!(accuracy(&[0], &[0, 1]).is_err());
         assert!(confusion_matrix(&[3], &[0], 3).is_err());
+        assert!(macro_f1(&Array2::zeros((3, 2))).is_err());
     }
 }

@@ -80,6 +80,9 @@ impl Mlp<SparseLinear> {
         let mut layers = Vec::with_capacity(n);
         for i in 0..n {
             let (cols, rows, nnz) = (config.sizes[i], config.sizes[i + 1], config.nnz[i]);
+            let ptrs = rows
+                .checked_add(1)
+                .ok_or_else(|| Error::Format(format!("layer {i}: {rows} rows overflow")))?;
             let values = r
                 .raw(&format!("layers.{i}.values"), Dtype::F32, &[nnz])?
                 .chunks_exact(4)
@@ -91,7 +94,7 @@ impl Mlp<SparseLinear> {
                 .map(|c| u16::from_le_bytes([c[0], c[1]]))
                 .collect();
             let row_ptr = r
-                .raw(&format!("layers.{i}.row_ptr"), Dtype::U32, &[rows + 1])?
+                .raw(&format!("layers.{i}.row_ptr"), Dtype::U32, &[ptrs])?
                 .chunks_exact(4)
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();

@@ -219,12 +219,10 @@ impl Pipeline {
                     .zip(q.layers())
                     .enumerate()
                     .map(|(i, (f, ql))| {
-                        (
-                            format!("layers.{i}"),
-                            sqnr_db(f.weight(), ql.dequantized_weight().view()),
-                        )
+                        let db = sqnr_db(f.weight(), ql.dequantized_weight().view())?;
+                        Ok((format!("layers.{i}"), db))
                     })
-                    .collect();
+                    .collect::<Result<_>>()?;
                 self.record(out, &format!("{prefix}int8 (CSR)"), q, test, &sqnr)
             }
             QuantStep::Quantizer(quantizer) => {

@@ -226,7 +226,11 @@ pub(crate) fn apply_masks(
     let mut report = PruneReport::default();
     let mut err = None;
     model.visit_linears_mut(&mut |name, layer| {
-        if let Some(mask) = by_name.remove(name) {
+        if let Some(mut mask) = by_name.remove(name) {
+            // Weights an earlier mask pruned stay pruned, whatever the new target.
+            if let Some(old) = layer.mask() {
+                mask.zip_mut_with(&old, |m, &keep| *m &= keep);
+            }
             let kept = mask.iter().filter(|&&k| k).count();
             let shape = mask.dim();
             if let Err(e) = layer.set_mask(mask) {

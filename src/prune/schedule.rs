@@ -42,6 +42,19 @@ impl CubicSchedule {
                 ),
             ));
         }
+        let end = self
+            .intervals
+            .checked_mul(self.frequency)
+            .and_then(|span| span.checked_add(self.start_step));
+        if end.is_none() {
+            return Err(Error::param(
+                "intervals",
+                format!(
+                    "start {} + {} intervals × {} steps overflows",
+                    self.start_step, self.intervals, self.frequency
+                ),
+            ));
+        }
         if self.frequency == 0 || self.intervals == 0 {
             return Err(Error::param(
                 "frequency",
@@ -59,7 +72,7 @@ impl CubicSchedule {
         if step < self.start_step {
             return self.initial;
         }
-        let span = (self.intervals * self.frequency) as f32;
+        let span = self.intervals.saturating_mul(self.frequency).max(1) as f32;
         let progress = ((step - self.start_step) as f32 / span).min(1.0);
         self.target + (self.initial - self.target) * (1.0 - progress).powi(3)
     }
@@ -68,7 +81,10 @@ impl CubicSchedule {
     pub fn is_pruning_step(&self, step: usize) -> bool {
         step >= self.start_step
             && (step - self.start_step).is_multiple_of(self.frequency)
-            && step <= self.start_step + self.intervals * self.frequency
+            && step
+                <= self
+                    .start_step
+                    .saturating_add(self.intervals.saturating_mul(self.frequency))
     }
 
     /// A [`Trainer`](crate::train::Trainer) callback that prunes with `make(s_t)` at every
@@ -125,5 +141,12 @@ mod tests {
         assert!(CubicSchedule { target: 1.0, ..ok }.check().is_err());
         assert!(CubicSchedule { initial: 0.6, ..ok }.check().is_err());
         assert!(CubicSchedule { frequency: 0, ..ok }.check().is_err());
+        let huge = CubicSchedule {
+            intervals: usize::MAX,
+            frequency: 2,
+            ..ok
+        };
+        assert!(huge.check().is_err());
+        assert!(huge.sparsity_at(10).is_finite());
     }
 }

@@ -95,7 +95,13 @@ impl NeuronPruner {
             };
             let w: Array2<f32> = w.select(Axis(0), &keep_rows);
             let b = layer.bias().select(Axis(0), &keep_rows);
-            new_layers.push(Linear::new(w, b)?);
+            let mut kept_layer = Linear::new(w, b)?;
+            // An unstructured mask on the kept weights stays, so fine-tuning keeps them at 0.
+            if let Some(mask) = layer.mask() {
+                kept_layer
+                    .set_mask(mask.select(Axis(1), &keep_cols).select(Axis(0), &keep_rows))?;
+            }
+            new_layers.push(kept_layer);
             keep_cols = keep_rows;
         }
         let pruned = Mlp::from_layers(new_layers, mlp.activations().to_vec())?;

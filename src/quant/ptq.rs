@@ -208,12 +208,15 @@ impl Ptq {
                 }
             }
         };
-        if let QuantWeight::F16 { data, .. } = &weight {
-            if data.iter().any(|v| !v.is_finite()) {
-                return Err(Error::NonFinite(format!(
-                    "layer `{name}` weights overflow f16"
-                )));
-            }
+        let overflow = match &weight {
+            QuantWeight::F16 { data, .. } => data.iter().any(|v| !v.is_finite()).then_some("f16"),
+            QuantWeight::Bf16 { data, .. } => data.iter().any(|v| !v.is_finite()).then_some("bf16"),
+            _ => None,
+        };
+        if let Some(format) = overflow {
+            return Err(Error::NonFinite(format!(
+                "layer `{name}` weights overflow {format}"
+            )));
         }
         let act = match scheme.activations {
             ActivationMode::WeightOnly => ActQuant::None,

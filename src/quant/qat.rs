@@ -183,7 +183,7 @@ impl Qat {
         for i in (0..fake.len()).rev() {
             let gz = acts[i].backward(pre[i].view(), g.view());
             let grads = fake[i].backward(inputs[i].view(), gz.view())?;
-            g = grads.input;
+            g = grads.input.clone();
             if let Some(mask) = &pass[i] {
                 g.zip_mut_with(mask, |v, &keep| {
                     if !keep {
@@ -191,26 +191,7 @@ impl Qat {
                     }
                 });
             }
-            let layer = &mut model.layers_mut()[i];
-            let mask = layer
-                .mask()
-                .map(|m| m.iter().copied().collect::<Vec<bool>>());
-            let (w, b) = layer.params_mut();
-            let gw = grads.weight.as_standard_layout();
-            state.update(
-                2 * i,
-                w,
-                gw.as_slice().expect("standard"),
-                true,
-                mask.as_deref(),
-            );
-            state.update(
-                2 * i + 1,
-                b,
-                grads.bias.as_slice().expect("contiguous"),
-                false,
-                None,
-            );
+            state.update_layer(2 * i, &mut model.layers_mut()[i], &grads, 0.0);
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 
 use super::qlinear::QuantLinear;
 use crate::error::{Error, Result};
+use crate::eval::sqnr_db;
 use crate::nn::{Encoder, Linear, LinearLayer, Mlp, NamedLinears};
 
 /// One layer's figures.
@@ -32,20 +33,11 @@ pub struct QuantReport {
 fn layer_report(name: &str, f: &Linear, q: &QuantLinear) -> Result<LayerReport> {
     let w = f.weight();
     let wq = q.weight().dequantize();
-    if wq.dim() != w.dim() {
-        return Err(Error::shape("QuantReport layer", w.dim(), wq.dim()));
-    }
-    let (mut sig, mut noise, mut max) = (0.0f64, 0.0f64, 0.0f32);
-    for (&a, &b) in w.iter().zip(wq.iter()) {
-        sig += f64::from(a) * f64::from(a);
-        noise += f64::from(a - b) * f64::from(a - b);
-        max = max.max((a - b).abs());
-    }
-    let sqnr = if noise == 0.0 {
-        f32::INFINITY
-    } else {
-        (10.0 * (sig / noise).log10()) as f32
-    };
+    let sqnr = sqnr_db(w, wq.view())?;
+    let max = w
+        .iter()
+        .zip(wq.iter())
+        .fold(0.0f32, |m, (&a, &b)| m.max((a - b).abs()));
     Ok(LayerReport {
         name: name.to_string(),
         sqnr_db: sqnr,

@@ -69,8 +69,8 @@ impl CsrMatrix {
     }
 
     /// Builds a matrix from its parts, validating the structure: `row_ptr` has rows + 1
-    /// non-decreasing entries from 0 to nnz, every column index is below `cols`, values are
-    /// finite. Used when loading files.
+    /// non-decreasing entries from 0 to nnz, every column index is below `cols` and the indices
+    /// strictly increase within a row, values are finite. Used when loading files.
     pub fn from_parts(
         rows: usize,
         cols: usize,
@@ -82,7 +82,7 @@ impl CsrMatrix {
         if cols > MAX_COLS {
             return bad(format!("{cols} columns exceed {MAX_COLS}"));
         }
-        if row_ptr.len() != rows + 1 {
+        if rows.checked_add(1) != Some(row_ptr.len()) {
             return bad(format!("{} row pointers for {rows} rows", row_ptr.len()));
         }
         if col_idx.len() != values.len() {
@@ -100,6 +100,14 @@ impl CsrMatrix {
         }
         if let Some(&c) = col_idx.iter().find(|&&c| usize::from(c) >= cols) {
             return bad(format!("column {c} out of range for {cols} columns"));
+        }
+        // Column indices strictly increase within a row: no duplicates, so the stored entries
+        // are exactly the matrix's non-zeros.
+        for r in 0..rows {
+            let cols_r = &col_idx[row_ptr[r] as usize..row_ptr[r + 1] as usize];
+            if cols_r.windows(2).any(|w| w[0] >= w[1]) {
+                return bad(format!("row {r} has unsorted or repeated column indices"));
+            }
         }
         check_finite(values.iter(), || "sparse matrix values".into())?;
         Ok(CsrMatrix {

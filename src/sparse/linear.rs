@@ -176,5 +176,11 @@ mod tests {
         assert!(CsrMatrix::from_parts(1, 3, vec![0, 1], vec![3], vec![1.0]).is_err());
         assert!(CsrMatrix::from_parts(2, 3, vec![0, 2, 1], vec![0, 1], vec![1.0, 2.0]).is_err());
         assert!(CsrMatrix::from_parts(1, 3, vec![0, 1], vec![0], vec![f32::NAN]).is_err());
+        // Repeated or unsorted columns in a row, and a row count that overflows.
+        assert!(
+            CsrMatrix::from_parts(1, 3, vec![0, 3], vec![0, 0, 0], vec![1.0, 2.0, 4.0]).is_err()
+        );
+        assert!(CsrMatrix::from_parts(1, 3, vec![0, 2], vec![2, 1], vec![1.0, 2.0]).is_err());
+        assert!(CsrMatrix::from_parts(usize::MAX, 3, vec![0], vec![], vec![]).is_err());
     }
 }

@@ -39,7 +39,8 @@ impl Loss {
 
 /// Targets for a label-based loss: the label itself for a single output column, else one-hot.
 fn label_targets(outputs: ArrayView2<f32>, labels: &[usize]) -> Result<Array2<f32>> {
-    check_labels(outputs, labels, "label targets")?;
+    // A single output column is a binary logit: labels 0 and 1.
+    check_labels(outputs, labels, outputs.ncols().max(2), "label targets")?;
     let k = outputs.ncols();
     let mut t = Array2::zeros(outputs.dim());
     for (i, &l) in labels.iter().enumerate() {
@@ -52,14 +53,20 @@ fn label_targets(outputs: ArrayView2<f32>, labels: &[usize]) -> Result<Array2<f3
     Ok(t)
 }
 
-fn check_labels(outputs: ArrayView2<f32>, labels: &[usize], op: &'static str) -> Result<()> {
+/// Checks a batch against its labels: as many labels as rows, each below `classes`, finite
+/// outputs.
+fn check_labels(
+    outputs: ArrayView2<f32>,
+    labels: &[usize],
+    classes: usize,
+    op: &'static str,
+) -> Result<()> {
     if outputs.nrows() == 0 {
         return Err(Error::Empty(format!("{op}: empty batch")));
     }
     if labels.len() != outputs.nrows() {
         return Err(Error::shape(op, outputs.nrows(), labels.len()));
     }
-    let classes = outputs.ncols().max(2);
     if let Some(&bad) = labels.iter().find(|&&l| l >= classes) {
         return Err(Error::param(
             "labels",
@@ -85,7 +92,7 @@ pub fn softmax_cross_entropy(
     logits: ArrayView2<f32>,
     labels: &[usize],
 ) -> Result<(f32, Array2<f32>)> {
-    check_labels(logits, labels, "softmax_cross_entropy")?;
+    check_labels(logits, labels, logits.ncols(), "softmax_cross_entropy")?;
     let b = logits.nrows() as f32;
     let logp = log_softmax_rows(logits, 1.0);
     let loss = -labels
@@ -245,6 +252,11 @@ mod tests {
         let z = random(2, 3, 0);
         assert!(softmax_cross_entropy(z.view(), &[0]).is_err());
         assert!(softmax_cross_entropy(z.view(), &[0, 3]).is_err());
+        // One output column is not a two-class softmax.
+        assert!(softmax_cross_entropy(Array2::zeros((1, 1)).view(), &[1]).is_err());
+        assert!(Loss::BinaryCrossEntropy
+            .against_labels(Array2::zeros((1, 1)).view(), &[1])
+            .is_ok());
         assert!(mse(z.view(), random(3, 2, 0).view()).is_err());
         assert!(binary_cross_entropy(z.view(), (z.clone() + 5.0).view()).is_err());
         assert!(kl_div_with_temperature(z.view(), z.view(), 0.0).is_err());

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::{Linear, LinearGrads};
 
 /// Stochastic gradient descent with (heavy-ball) momentum:
 /// `v ← μ·v + g + λ·θ`, `θ ← θ − η·v`, where `λ·θ` is the L2 weight-decay term.
@@ -225,6 +226,43 @@ impl OptimizerState {
                 self.second[slot][k] = 0.0;
             }
         }
+    }
+}
+
+impl OptimizerState {
+    /// Updates a layer from its gradients: weights in slot `slot` (with weight decay, the L1
+    /// subgradient `l1·sign(w)` and the layer's pruning mask), the bias in slot `slot + 1`.
+    /// The one place every training loop (trainer, QAT, feature distillation) applies a step.
+    pub(crate) fn update_layer(
+        &mut self,
+        slot: usize,
+        layer: &mut Linear,
+        grads: &LinearGrads,
+        l1: f32,
+    ) {
+        let mask: Option<Vec<bool>> = layer.mask().map(|m| m.iter().copied().collect());
+        let (w, b) = layer.params_mut();
+        // Logical (row-major) order matches the weight's standard layout.
+        let mut gw: Vec<f32> = grads.weight.iter().copied().collect();
+        if l1 > 0.0 {
+            for (g, &v) in gw.iter_mut().zip(w.iter()) {
+                *g += l1 * sign(v);
+            }
+        }
+        let gb: Vec<f32> = grads.bias.iter().copied().collect();
+        self.update(slot, w, &gw, true, mask.as_deref());
+        self.update(slot + 1, b, &gb, false, None);
+    }
+}
+
+/// sign(x) with sign(0) = 0, the L1 subgradient that leaves exact zeros at zero.
+fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
     }
 }
 

@@ -183,7 +183,7 @@ impl Trainer {
         val: Option<&Dataset>,
         callback: impl FnMut(&TrainEvent, &mut Mlp) -> Result<()>,
     ) -> Result<History> {
-        check_labels_fit(model, train)?;
+        check_labels_fit(model, train, self.loss)?;
         let mut objective = LabelObjective {
             loss: self.loss,
             labels: train.labels(),
@@ -214,7 +214,7 @@ impl Trainer {
         }
         check_finite(x.iter(), || "training inputs".into())?;
         if let Some(v) = val {
-            check_labels_fit(model, v)?;
+            check_labels_fit(model, v, self.loss)?;
         } else if self.patience.is_some() {
             return Err(Error::param(
                 "patience",
@@ -302,34 +302,12 @@ impl Trainer {
     fn apply(&self, model: &mut Mlp, state: &mut OptimizerState, grads: &[LinearGrads]) {
         state.begin_step();
         for (i, (layer, g)) in model.layers_mut().iter_mut().zip(grads).enumerate() {
-            let mask: Option<Vec<bool>> = layer.mask().map(|m| m.iter().copied().collect());
-            let (w, b) = layer.params_mut();
-            // Logical (row-major) order matches the weight's standard layout.
-            let mut gw: Vec<f32> = g.weight.iter().copied().collect();
-            if self.l1 > 0.0 {
-                for (gv, &wv) in gw.iter_mut().zip(w.iter()) {
-                    *gv += self.l1 * sign(wv);
-                }
-            }
-            let gb: Vec<f32> = g.bias.iter().copied().collect();
-            state.update(2 * i, w, &gw, true, mask.as_deref());
-            state.update(2 * i + 1, b, &gb, false, None);
+            state.update_layer(2 * i, layer, g, self.l1);
         }
     }
 }
 
-/// sign(x) with sign(0) = 0, the L1 subgradient that leaves exact zeros at zero.
-fn sign(x: f32) -> f32 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
-}
-
-fn check_labels_fit(model: &Mlp, data: &Dataset) -> Result<()> {
+fn check_labels_fit(model: &Mlp, data: &Dataset, loss: Loss) -> Result<()> {
     if data.n_features() != model.in_features() {
         return Err(Error::shape(
             "Trainer dataset features",
@@ -337,7 +315,12 @@ fn check_labels_fit(model: &Mlp, data: &Dataset) -> Result<()> {
             data.n_features(),
         ));
     }
-    let classes = model.out_features().max(2);
+    // A single output is a binary logit (labels 0/1) except for cross-entropy, which needs a
+    // column per class.
+    let classes = match loss {
+        Loss::CrossEntropy => model.out_features(),
+        _ => model.out_features().max(2),
+    };
     if data.n_classes() > classes {
         return Err(Error::param(
             "dataset",
