@@ -20,7 +20,7 @@ use half::{bf16, f16};
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{read_file, TensorReader, TensorWriter};
+use super::tensors::{le_bytes, read_file, TensorReader, TensorWriter};
 use crate::error::{check_finite, Error, Result};
 use crate::kernels::int4::packed_row_bytes;
 use crate::kernels::GroupLayout;
@@ -63,10 +63,6 @@ struct QuantMlpConfig {
     activations: Vec<Activation>,
     layers: Vec<LayerMeta>,
     inputs: Vec<ActMeta>,
-}
-
-fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-    v.iter().flat_map(|&x| f(x)).collect()
 }
 
 impl Mlp<QuantLinear> {
@@ -196,6 +192,19 @@ impl Mlp<QuantLinear> {
         for (i, (meta, act)) in config.layers.iter().zip(&config.inputs).enumerate() {
             let (cols, rows) = (config.sizes[i], config.sizes[i + 1]);
             let name = |t: &str| format!("layers.{i}.{t}");
+            // Sizes come from the file: bound them by its length before anything is allocated
+            // from them (every format stores at least 4 bits per weight, the bias 4 bytes per
+            // row).
+            if rows
+                .checked_mul(cols)
+                .is_none_or(|n| n == 0 || n / 2 > bytes.len())
+            {
+                return Err(Error::Format(format!(
+                    "layer {i}: a {rows} x {cols} weight cannot be stored in {} bytes",
+                    bytes.len()
+                )));
+            }
+            let bias = r.vector(&name("bias"), rows)?;
             let layout = |group: usize, per_tensor: bool| {
                 let l = GroupLayout {
                     rows,
@@ -287,7 +296,7 @@ impl Mlp<QuantLinear> {
                 ActMeta::Dynamic => ActQuant::Dynamic,
                 ActMeta::Static { scale, zero } => ActQuant::Static(QParams { scale, zero }),
             };
-            let layer = QuantLinear::new(weight, r.vector(&name("bias"), rows)?, act)?;
+            let layer = QuantLinear::new(weight, bias, act)?;
             debug_assert_eq!(layer.in_features(), cols);
             layers.push(layer);
         }

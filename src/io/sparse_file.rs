@@ -9,7 +9,7 @@ use ndarray::Array1;
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{read_file, TensorReader, TensorWriter};
+use super::tensors::{le_bytes, read_file, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Mlp};
 use crate::sparse::{CsrMatrix, SparseLinear};
@@ -21,10 +21,6 @@ struct SparseMlpConfig {
     sizes: Vec<usize>,
     activations: Vec<Activation>,
     nnz: Vec<usize>,
-}
-
-fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-    v.iter().flat_map(|&x| f(x)).collect()
 }
 
 impl Mlp<SparseLinear> {

@@ -206,6 +206,11 @@ impl<'a> TensorReader<'a> {
     }
 }
 
+/// The little-endian bytes of `v`, each element encoded by `f` (e.g. `u16::to_le_bytes`).
+pub(crate) fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    v.iter().flat_map(|&x| f(x)).collect()
+}
+
 /// Reads a whole file into memory, as the parsers need the bytes in one slice.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     Ok(std::fs::read(path)?)
