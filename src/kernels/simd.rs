@@ -218,21 +218,37 @@ pub(crate) unsafe fn row_q4<S: Simd>(
     }
     let (xp, bp) = (x.as_ptr(), row.as_ptr());
     let mut total = [S::zero(); 2];
-    for (g, s) in scales.iter().enumerate() {
-        let z = zeros.get(g).copied().unwrap_or(super::int4::SYMMETRIC_ZERO);
-        let zv = S::splat(f32::from(z));
-        let mut acc = [S::zero(); 2];
-        let mut k = g * group;
-        let end = k + group;
-        while k < end {
-            let (lo, hi) = S::load_u4(bp.add(k / 2));
-            acc[0] = S::fmadd(S::load(xp.add(k)), S::sub(lo, zv), acc[0]);
-            acc[1] = S::fmadd(S::load(xp.add(k + l)), S::sub(hi, zv), acc[1]);
-            k += 2 * l;
+    // The row's f16 scales converted LANES at a time in registers (not one call each).
+    let mut sbuf = [0.0f32; 16];
+    let sym = S::splat(f32::from(super::int4::SYMMETRIC_ZERO));
+    for (gb, sc) in scales.chunks(16).enumerate() {
+        if sc.len() >= l {
+            for p in (0..sc.len() - sc.len() % l).step_by(l) {
+                S::store(
+                    sbuf.as_mut_ptr().add(p),
+                    S::load_f16(sc.as_ptr().add(p).cast()),
+                );
+            }
         }
-        let sv = S::splat(s.to_f32());
-        total[0] = S::fmadd(acc[0], sv, total[0]);
-        total[1] = S::fmadd(acc[1], sv, total[1]);
+        for (d, s) in sbuf.iter_mut().zip(sc).skip(sc.len() - sc.len() % l) {
+            *d = s.to_f32();
+        }
+        for (gi, &sg) in sbuf.iter().enumerate().take(sc.len()) {
+            let g = gb * 16 + gi;
+            let zv = zeros.get(g).map_or(sym, |&z| S::splat(f32::from(z)));
+            let mut acc = [S::zero(); 2];
+            let mut k = g * group;
+            let end = k + group;
+            while k < end {
+                let (lo, hi) = S::load_u4(bp.add(k / 2));
+                acc[0] = S::fmadd(S::load(xp.add(k)), S::sub(lo, zv), acc[0]);
+                acc[1] = S::fmadd(S::load(xp.add(k + l)), S::sub(hi, zv), acc[1]);
+                k += 2 * l;
+            }
+            let sv = S::splat(sg);
+            total[0] = S::fmadd(acc[0], sv, total[0]);
+            total[1] = S::fmadd(acc[1], sv, total[1]);
+        }
     }
     S::hsum(S::add(total[0], total[1]))
 }
