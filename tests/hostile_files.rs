@@ -87,3 +87,56 @@ fn sparse_files_with_overflowing_sizes_are_errors() {
     );
     assert!(Mlp::<SparseLinear>::from_sparse_safetensors(&bytes).is_err());
 }
+
+#[test]
+fn quantized_layers_reject_inconsistent_parts_and_non_finite_inputs() {
+    use half::f16;
+    use ndarray::{array, Array1};
+    use shrink::kernels::GroupLayout;
+    use shrink::nn::LinearLayer;
+    use shrink::quant::{ActQuant, Int8Weight, QParams, QuantWeight};
+
+    // An f16 weight whose data does not fill its shape.
+    let short = QuantWeight::F16 {
+        rows: 2,
+        cols: 2,
+        data: vec![f16::ONE],
+    };
+    assert!(QuantLinear::new(short, Array1::zeros(2), ActQuant::None).is_err());
+    let inf = QuantWeight::F16 {
+        rows: 1,
+        cols: 1,
+        data: vec![f16::INFINITY],
+    };
+    assert!(QuantLinear::new(inf, Array1::zeros(1), ActQuant::None).is_err());
+    // A layout too large to index, and an empty one.
+    let huge = GroupLayout {
+        rows: 1 << 40,
+        cols: 1 << 40,
+        group: 1 << 40,
+        per_tensor: false,
+    };
+    assert!(Int8Weight::from_parts(huge, vec![], vec![1.0], vec![]).is_err());
+    let empty = GroupLayout {
+        rows: 3,
+        cols: 0,
+        group: 1,
+        per_tensor: false,
+    };
+    assert!(Int8Weight::from_parts(empty, vec![], vec![], vec![]).is_err());
+    // Static int8 activations: NaN input is an error, not a silent zero.
+    let layout = GroupLayout {
+        rows: 2,
+        cols: 2,
+        group: 2,
+        per_tensor: false,
+    };
+    let w = Int8Weight::from_parts(layout, vec![1, 2, 3, 4], vec![0.1, 0.1], vec![]).unwrap();
+    let act = ActQuant::Static(QParams {
+        scale: 0.05,
+        zero: 0,
+    });
+    let layer = QuantLinear::new(QuantWeight::Int8(w), Array1::zeros(2), act).unwrap();
+    assert!(layer.forward(array![[1.0f32, 0.5]].view()).is_ok());
+    assert!(layer.forward(array![[f32::NAN, 1.0]].view()).is_err());
+}

@@ -71,6 +71,15 @@ pub struct GroupLayout {
 impl GroupLayout {
     /// Checks that the group is positive and divides `cols` (and equals it when per-tensor).
     pub fn check(&self) -> Result<()> {
+        if self.rows == 0 || self.cols == 0 || self.rows.checked_mul(self.cols).is_none() {
+            return Err(Error::param(
+                "layout",
+                format!(
+                    "a {} x {} weight is empty or too large to index",
+                    self.rows, self.cols
+                ),
+            ));
+        }
         if self.group == 0 || !self.cols.is_multiple_of(self.group) {
             return Err(Error::param(
                 "group",
@@ -102,7 +111,7 @@ impl GroupLayout {
         if self.per_tensor {
             1
         } else {
-            self.rows * self.groups_per_row()
+            self.rows.saturating_mul(self.groups_per_row())
         }
     }
 

@@ -140,8 +140,32 @@ mod tests {
             .range(&[&v], S8)
             .unwrap();
         assert!(hi < 1000.0);
-        let (_, hi) = Observer::Mse.range(&[&v], S8).unwrap();
-        assert!(hi <= 1e6);
+        // MSE clipping: on 4-bit codes of a bell-shaped sample with a few far outliers, the
+        // searched range clips them and gives a lower squared error than the min-max range.
+        let s4 = IntScheme {
+            bits: 4,
+            symmetric: true,
+            granularity: Granularity::PerTensor,
+        };
+        let mut bell: Vec<f32> = (0..2000)
+            .map(|i| {
+                let u = (i as f32 + 0.5) / 2000.0;
+                // A smooth symmetric bump on [-1, 1], denser near 0.
+                (2.0 * u - 1.0).powi(3)
+            })
+            .collect();
+        bell.extend([8.0, -8.0]);
+        let mse_of = |(lo, hi): (f32, f32)| -> f64 {
+            let p = choose_params(lo, hi, s4).unwrap();
+            let (qmin, qmax) = code_range(4, true);
+            bell.iter()
+                .map(|&x| f64::from(x - fake_quantize(x, p, qmin, qmax)).powi(2))
+                .sum()
+        };
+        let searched = Observer::Mse.range(&[&bell], s4).unwrap();
+        let plain = Observer::MinMax.range(&[&bell], s4).unwrap();
+        assert!(searched.1 < plain.1, "{searched:?} vs {plain:?}");
+        assert!(mse_of(searched) < mse_of(plain));
         assert!(Observer::MinMax.range(&[&[f32::NAN]], S8).is_err());
         assert!(Observer::MinMax.range(&[], S8).is_err());
         assert!(matches!(

@@ -136,8 +136,23 @@ impl QuantLinear {
             return Err(Error::shape("QuantLinear bias", rows, bias.len()));
         }
         check_finite(bias.iter(), || "QuantLinear bias".into())?;
-        if let QuantWeight::F32(w) = &weight {
-            check_finite(w.iter(), || "QuantLinear f32 weight".into())?;
+        match &weight {
+            QuantWeight::F32(w) => check_finite(w.iter(), || "QuantLinear f32 weight".into())?,
+            QuantWeight::F16 { rows, cols, data } => {
+                check_half_len(*rows, *cols, data.len())?;
+                check_finite(
+                    data.iter().map(|v| v.to_f32()).collect::<Vec<_>>().iter(),
+                    || "QuantLinear f16 weight".into(),
+                )?;
+            }
+            QuantWeight::Bf16 { rows, cols, data } => {
+                check_half_len(*rows, *cols, data.len())?;
+                check_finite(
+                    data.iter().map(|v| v.to_f32()).collect::<Vec<_>>().iter(),
+                    || "QuantLinear bf16 weight".into(),
+                )?;
+            }
+            _ => {}
         }
         if act != ActQuant::None {
             match &weight {
@@ -197,10 +212,10 @@ impl QuantLinear {
         let mut codes = Vec::with_capacity(x.len());
         let mut params = Vec::with_capacity(x.nrows());
         for row in x.rows() {
+            check_finite(row.iter(), || "QuantLinear input".into())?;
             let p = match self.act {
                 ActQuant::Static(p) => p,
                 _ => {
-                    check_finite(row.iter(), || "QuantLinear input".into())?;
                     let (lo, hi) = row
                         .iter()
                         .fold((0.0f32, 0.0f32), |(l, h), &v| (l.min(v), h.max(v)));
@@ -285,5 +300,12 @@ impl LinearLayer for QuantLinear {
             0
         };
         self.weight.bytes() + 4 * self.bias.len() + act
+    }
+}
+/// Checks that a half-precision weight of `rows × cols` holds exactly that many values.
+fn check_half_len(rows: usize, cols: usize, len: usize) -> Result<()> {
+    match rows.checked_mul(cols) {
+        Some(n) if n == len && n > 0 => Ok(()),
+        _ => Err(Error::shape("QuantLinear half weight", (rows, cols), len)),
     }
 }

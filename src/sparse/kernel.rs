@@ -13,7 +13,7 @@ use crate::kernels::Isa;
 ///
 /// Runs the SIMD gather kernel of [`crate::kernels::sparse`] on the best instruction set the
 /// CPU has (the scalar reference, four accumulators, elsewhere), rows split over threads.
-pub fn csr_matvec(
+pub(crate) fn csr_matvec(
     row_ptr: &[u32],
     col_idx: &[u16],
     values: &[f32],
@@ -35,7 +35,7 @@ pub fn csr_matvec(
 /// `Y = X·Wᵀ + b` for a batch: `xt` is X transposed (in × batch, row-major), `y` is (batch ×
 /// out, row-major). Each stored weight scales a contiguous row of `xt`, so the inner loop runs
 /// over the batch and vectorises.
-pub fn csr_matmul_t(
+pub(crate) fn csr_matmul_t(
     row_ptr: &[u32],
     col_idx: &[u16],
     values: &[f32],
@@ -64,7 +64,7 @@ pub fn csr_matmul_t(
 /// [`csr_matvec`] with int8 values and one scale per row (symmetric, weight-only):
 /// `y[r] = bias[r] + scales[r]·Σ_k q[k]·x[col_idx[k]]`. The codes are widened in registers;
 /// no f32 weight is ever materialised.
-pub fn csr_i8_matvec(
+pub(crate) fn csr_i8_matvec(
     row_ptr: &[u32],
     col_idx: &[u16],
     codes: &[i8],
@@ -86,7 +86,7 @@ pub fn csr_i8_matvec(
 
 /// [`csr_matmul_t`] with int8 values and one scale per row.
 #[allow(clippy::too_many_arguments)]
-pub fn csr_i8_matmul_t(
+pub(crate) fn csr_i8_matmul_t(
     row_ptr: &[u32],
     col_idx: &[u16],
     codes: &[i8],

@@ -7,7 +7,7 @@
 
 mod csr;
 mod int8;
-pub mod kernel;
+mod kernel;
 mod linear;
 
 pub use csr::{CsrMatrix, MAX_COLS};
