@@ -5,7 +5,8 @@
 //! - `bandwidth`: Σ over a 1 GiB f32 buffer with 1 and 2 threads — the read bandwidth every
 //!   batch-1 kernel is stated against (`Throughput::Bytes`).
 //! - `gemv_cold/<shape>`: batch 1 (y = W·x) for f32, f16, bf16, int8 weight-only (per-channel
-//!   f32 scales), int8 × int8 (→ i32), int4 (groups of 32, f16 scales) and CSR at 90% sparsity,
+//!   f32 scales), int8 × int8 (→ i32), int4 (groups of 32, f16 scales) and CSR at 90% sparsity
+//!   (through `SparseLinear::forward`, the path a pruned model runs),
 //!   on 4096×4096 and 11008×4096. Measured **cold**: each call reads the next of enough copies
 //!   of the weights to total ≥ 1 GiB (more than this machine's 300 MiB L3), so every call reads
 //!   its weights from DRAM. `Throughput::Bytes` = weight bytes including scales (and indices
@@ -30,10 +31,11 @@ use half::{bf16, f16};
 use ndarray::{Array1, Array2};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::ThreadPool;
-use shrink::kernels::{float, int4, int8, sparse, sum_f32_on, GroupLayout, Isa};
+use shrink::kernels::{float, int4, int8, sum_f32_on, GroupLayout, Isa};
 use shrink::nn::TransformerBlock;
 use shrink::nn::{Activation, BlockConfig, Linear, LinearLayer, Mlp, NormPlacement};
 use shrink::quant::{ActivationMode, Calibration, Granularity, Ptq, QuantScheme, Quantizer};
+use shrink::sparse::{CsrMatrix, SparseLinear};
 use shrink::Forward;
 
 const GIB: usize = 1 << 30;
@@ -213,12 +215,18 @@ fn gemv_cold(c: &mut Criterion) {
                 }
                 row_ptr.push(ci.len() as u32);
             }
-            let bytes = 6 * vals.len() + 4 * row_ptr.len();
+            let bytes = 6 * vals.len() + 4 * row_ptr.len() + 4 * rows;
             g.throughput(Throughput::Bytes(bytes as u64));
-            let copies = rotation(&(row_ptr, ci, vals), bytes);
+            // The model path: a SparseLinear (structure validated once, when built), as a
+            // pruned model runs it.
+            let csr = CsrMatrix::from_parts(rows, cols, row_ptr, ci, vals).unwrap();
+            let layer = SparseLinear::new(csr, Array1::zeros(rows)).unwrap();
+            let copies = rotation(&layer, bytes);
+            let xa = Array2::from_shape_vec((1, cols), x.clone()).unwrap();
             for t in [1, 2] {
-                cold(&mut g, "csr_90pct", t, &copies, rows, |(rp, ci, v), o| {
-                    sparse::csr_dots_on(Isa::best(), rp, ci, v, &x, o).unwrap()
+                cold(&mut g, "csr_90pct", t, &copies, rows, |l, o| {
+                    let y = l.forward(xa.view()).unwrap();
+                    o.copy_from_slice(y.as_slice().unwrap());
                 });
             }
         }

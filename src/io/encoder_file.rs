@@ -34,15 +34,15 @@ use super::tensors::{read_file, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::Embeddings;
 use crate::nn::{
-    Encoder, EncoderConfig, LayerNorm, Linear, MultiHeadAttention, NamedLinears, NormPlacement,
-    TransformerBlock,
+    Encoder, EncoderConfig, LayerNorm, Linear, LinearLayer, MultiHeadAttention, NamedLinears,
+    NormPlacement, TransformerBlock,
 };
 
 const KIND: &str = "encoder";
 
 /// The widths of one block in a file (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct BlockWidths {
+pub(super) struct BlockWidths {
     heads: usize,
     intermediate: usize,
 }
@@ -50,11 +50,53 @@ struct BlockWidths {
 /// The `shrink.config` metadata: the encoder configuration plus, for a narrowed encoder, the
 /// per-block widths.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct FileConfig {
+pub(super) struct FileConfig {
     #[serde(flatten)]
-    encoder: EncoderConfig,
+    pub(super) encoder: EncoderConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    blocks: Option<Vec<BlockWidths>>,
+    pub(super) blocks: Option<Vec<BlockWidths>>,
+}
+
+impl FileConfig {
+    /// The configuration of `enc`, with per-block widths when it was narrowed by pruning.
+    pub(super) fn of<L: LinearLayer>(enc: &Encoder<L>) -> Self {
+        let blocks = enc.is_narrowed().then(|| {
+            enc.block_widths()
+                .into_iter()
+                .map(|(heads, intermediate)| BlockWidths {
+                    heads,
+                    intermediate,
+                })
+                .collect()
+        });
+        FileConfig {
+            encoder: *enc.config(),
+            blocks,
+        }
+    }
+}
+
+/// Writes everything of an encoder but its linear layers: embeddings and LayerNorms.
+pub(super) fn write_glue<L: LinearLayer>(enc: &Encoder<L>, w: &mut TensorWriter) {
+    w.matrix("embeddings.word", enc.word_embeddings());
+    w.matrix("embeddings.position", enc.position_embeddings());
+    if let Some(t) = enc.token_type_embeddings() {
+        w.matrix("embeddings.token_type", t);
+    }
+    let mut norm = |name: &str, ln: &LayerNorm| {
+        w.vector(format!("{name}.weight"), ln.weight());
+        w.vector(format!("{name}.bias"), ln.bias());
+    };
+    if let Some(ln) = enc.embedding_norm() {
+        norm("embeddings.norm", ln);
+    }
+    if let Some(ln) = enc.final_norm() {
+        norm("final_norm", ln);
+    }
+    for (i, b) in enc.blocks().iter().enumerate() {
+        norm(&format!("blocks.{i}.ln1"), b.ln1());
+        norm(&format!("blocks.{i}.ln2"), b.ln2());
+    }
 }
 
 /// Maps this format's tensor names to the names a file uses, trying candidates in order.
@@ -144,6 +186,19 @@ fn load_encoder_with_widths(
     widths: Option<&[BlockWidths]>,
     names: &Names,
 ) -> Result<Encoder> {
+    load_encoder_parts(config, widths, names, &|name, inp, out| {
+        names.linear(name, inp, out)
+    })
+}
+
+/// [`load_encoder_with_widths`] for any layer type: `linear(name, in, out)` reads the linear
+/// layer `name` (e.g. `blocks.0.attn.q`) of the given widths.
+pub(super) fn load_encoder_parts<L: LinearLayer>(
+    config: EncoderConfig,
+    widths: Option<&[BlockWidths]>,
+    names: &Names,
+    linear: &dyn Fn(&str, usize, usize) -> Result<L>,
+) -> Result<Encoder<L>> {
     config.check()?;
     if let Some(widths) = widths {
         check_widths(&config, widths)?;
@@ -162,8 +217,7 @@ fn load_encoder_with_widths(
                 });
             let inner = w.heads * head_dim;
             let p = format!("blocks.{i}");
-            let attn =
-                |n: &str, inp: usize, out: usize| names.linear(&format!("{p}.attn.{n}"), inp, out);
+            let attn = |n: &str, inp: usize, out: usize| linear(&format!("{p}.attn.{n}"), inp, out);
             let attn = MultiHeadAttention::with_head_dim(
                 attn("q", h, inner)?,
                 attn("k", h, inner)?,
@@ -177,8 +231,8 @@ fn load_encoder_with_widths(
                 names.norm(&format!("{p}.ln2"), h, eps)?,
             ];
             let ffn = [
-                names.linear(&format!("{p}.ffn.in"), h, w.intermediate)?,
-                names.linear(&format!("{p}.ffn.out"), w.intermediate, h)?,
+                linear(&format!("{p}.ffn.in"), h, w.intermediate)?,
+                linear(&format!("{p}.ffn.out"), w.intermediate, h)?,
             ];
             TransformerBlock::from_parts(attn, norms, ffn, config.activation, config.placement)
         })
@@ -203,39 +257,8 @@ impl Encoder {
     /// The model as safetensors bytes, in `shrink`'s own encoder format (with the per-block
     /// widths in the configuration metadata when the encoder was narrowed by pruning).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let blocks = self.is_narrowed().then(|| {
-            self.block_widths()
-                .into_iter()
-                .map(|(heads, intermediate)| BlockWidths {
-                    heads,
-                    intermediate,
-                })
-                .collect()
-        });
-        let config = FileConfig {
-            encoder: *self.config(),
-            blocks,
-        };
-        let mut w = TensorWriter::new(KIND, &config)?;
-        w.matrix("embeddings.word", self.word_embeddings());
-        w.matrix("embeddings.position", self.position_embeddings());
-        if let Some(t) = self.token_type_embeddings() {
-            w.matrix("embeddings.token_type", t);
-        }
-        let mut norm = |name: &str, ln: &LayerNorm| {
-            w.vector(format!("{name}.weight"), ln.weight());
-            w.vector(format!("{name}.bias"), ln.bias());
-        };
-        if let Some(ln) = self.embedding_norm() {
-            norm("embeddings.norm", ln);
-        }
-        if let Some(ln) = self.final_norm() {
-            norm("final_norm", ln);
-        }
-        for (i, b) in self.blocks().iter().enumerate() {
-            norm(&format!("blocks.{i}.ln1"), b.ln1());
-            norm(&format!("blocks.{i}.ln2"), b.ln2());
-        }
+        let mut w = TensorWriter::new(KIND, &FileConfig::of(self))?;
+        write_glue(self, &mut w);
         self.visit_linears(&mut |name, l| {
             w.matrix(format!("{name}.weight"), l.weight());
             w.vector(format!("{name}.bias"), l.bias());

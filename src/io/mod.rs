@@ -4,6 +4,7 @@
 mod bert;
 mod encoder_file;
 mod mlp_file;
+mod quant_encoder_file;
 mod quant_file;
 mod sparse_file;
 pub(crate) mod tensors;

@@ -1,0 +1,79 @@
+//! Saving and loading a quantized encoder (`Encoder<QuantLinear>`) as safetensors: the
+//! embeddings and LayerNorms as in the f32 encoder format (`encoder_file.rs`), every linear
+//! layer in the quantized MLP format's per-layer layout (`quant_file.rs`) under its name
+//! (`blocks.{i}.attn.q.weight`, `.scales`, `.zeros`, `.bias`, ...). Metadata:
+//! `shrink.kind = "quant_encoder"` and `shrink.config`, the encoder configuration (with
+//! per-block widths when pruned) plus `"layers"`: each linear layer's name → [format,
+//! activation handling].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::encoder_file::{load_encoder_parts, write_glue, FileConfig, Names};
+use super::quant_file::{layer_meta, read_layer, write_layer, ActMeta, LayerMeta};
+use super::tensors::{read_file, TensorReader, TensorWriter};
+use crate::error::{Error, Result};
+use crate::nn::Encoder;
+use crate::quant::QuantLinear;
+
+const KIND: &str = "quant_encoder";
+
+#[derive(Serialize, Deserialize)]
+struct QuantEncoderConfig {
+    #[serde(flatten)]
+    file: FileConfig,
+    layers: BTreeMap<String, (LayerMeta, ActMeta)>,
+}
+
+impl Encoder<QuantLinear> {
+    /// The quantized encoder as safetensors bytes (see the module docs for the layout).
+    pub fn to_quantized_safetensors(&self) -> Result<Vec<u8>> {
+        let mut layers = BTreeMap::new();
+        self.visit_layers(&mut |name, l| {
+            layers.insert(name.to_string(), layer_meta(l));
+        });
+        let config = QuantEncoderConfig {
+            file: FileConfig::of(self),
+            layers,
+        };
+        let mut w = TensorWriter::new(KIND, &config)?;
+        write_glue(self, &mut w);
+        self.visit_layers(&mut |name, l| write_layer(&mut w, name, l));
+        w.to_bytes()
+    }
+
+    /// Parses a quantized encoder written by [`Encoder::to_quantized_safetensors`], checking
+    /// the configuration, every layer's format, and every tensor's dtype, shape and values.
+    pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Encoder<QuantLinear>> {
+        let r = TensorReader::new(bytes)?;
+        let config: QuantEncoderConfig = r.config(KIND)?;
+        let same = |n: &str| vec![n.to_string()];
+        let names = Names::new(&r, &same);
+        let read = |name: &str, inp: usize, out: usize| -> Result<QuantLinear> {
+            let (meta, act) = config
+                .layers
+                .get(name)
+                .ok_or_else(|| Error::Format(format!("no format listed for layer `{name}`")))?;
+            read_layer(&r, name, (out, inp), meta, act, bytes.len())
+        };
+        load_encoder_parts(
+            config.file.encoder,
+            config.file.blocks.as_deref(),
+            &names,
+            &read,
+        )
+    }
+
+    /// Saves the quantized encoder to a safetensors file.
+    pub fn save_quantized(&self, path: impl AsRef<Path>) -> Result<()> {
+        std::fs::write(path, self.to_quantized_safetensors()?)?;
+        Ok(())
+    }
+
+    /// Loads a quantized encoder saved by [`Encoder::save_quantized`].
+    pub fn load_quantized(path: impl AsRef<Path>) -> Result<Encoder<QuantLinear>> {
+        Encoder::<QuantLinear>::from_quantized_safetensors(&read_file(path.as_ref())?)
+    }
+}
