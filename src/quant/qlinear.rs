@@ -235,19 +235,28 @@ impl QuantLinear {
         let (qx, px) = self.quantize_input(x)?;
         let mut acc = vec![0i32; batch * n];
         gemm_i8_i32(&qx, w.codes(), batch, n, k, &mut acc)?;
-        let mut y = Array2::zeros((batch, n));
+        // y[i, j] = s_x,i · s_w,j · (acc − z_w,j·Σx_i − z_x,i·Σw_j + k·z_x,i·z_w,j) + b_j, with
+        // the per-column terms looked up once per column rather than once per output.
         let per_tensor = w.layout().per_tensor;
         let at = |j: usize| if per_tensor { 0 } else { j };
-        for i in 0..batch {
+        let col_scale: Vec<f32> = (0..n).map(|j| w.scales()[at(j)]).collect();
+        let col_zero: Vec<i64> = (0..n)
+            .map(|j| w.zeros().get(at(j)).map_or(0, |&z| i64::from(z)))
+            .collect();
+        let bias = self.bias.as_slice().unwrap_or(&[]);
+        let mut out = vec![0.0f32; batch * n];
+        for (i, (yrow, arow)) in out.chunks_mut(n).zip(acc.chunks(n)).enumerate() {
             let sum_x: i64 = qx[i * k..(i + 1) * k].iter().map(|&v| i64::from(v)).sum();
             let (sx, zx) = (px[i].scale, i64::from(px[i].zero));
-            for j in 0..n {
-                let zw = w.zeros().get(at(j)).map_or(0, |&z| i64::from(z));
-                let a = i64::from(acc[i * n + j]) - zw * sum_x - zx * i64::from(w.row_sums()[j])
+            for (j, (y, &a)) in yrow.iter_mut().zip(arow).enumerate() {
+                let zw = col_zero[j];
+                let a = i64::from(a) - zw * sum_x - zx * i64::from(w.row_sums()[j])
                     + k as i64 * zx * zw;
-                y[[i, j]] = (sx * w.scales()[at(j)]) * a as f32 + self.bias[j];
+                *y = (sx * col_scale[j]) * a as f32 + bias[j];
             }
         }
+        let y =
+            Array2::from_shape_vec((batch, n), out).map_err(|e| Error::Format(e.to_string()))?;
         Ok(y)
     }
 }
