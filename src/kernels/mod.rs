@@ -71,11 +71,11 @@ pub struct GroupLayout {
 impl GroupLayout {
     /// Checks that the group is positive and divides `cols` (and equals it when per-tensor).
     pub fn check(&self) -> Result<()> {
-        if self.rows == 0 || self.cols == 0 || self.rows.checked_mul(self.cols).is_none() {
+        if self.rows.checked_mul(self.cols).is_none() {
             return Err(Error::param(
                 "layout",
                 format!(
-                    "a {} x {} weight is empty or too large to index",
+                    "a {} x {} weight is too large to index",
                     self.rows, self.cols
                 ),
             ));

@@ -57,6 +57,12 @@ impl Int4Weight {
         zeros: Vec<u8>,
     ) -> Result<Self> {
         layout.check()?;
+        if layout.rows == 0 || layout.cols == 0 {
+            return Err(Error::Empty(format!(
+                "int4 weight of shape {} x {}",
+                layout.rows, layout.cols
+            )));
+        }
         crate::kernels::check_len(
             "int4 packed weight",
             layout.rows * packed_row_bytes(layout.cols),

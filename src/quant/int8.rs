@@ -46,6 +46,12 @@ impl Int8Weight {
         zeros: Vec<i8>,
     ) -> Result<Self> {
         layout.check()?;
+        if layout.rows == 0 || layout.cols == 0 {
+            return Err(Error::Empty(format!(
+                "int8 weight of shape {} x {}",
+                layout.rows, layout.cols
+            )));
+        }
         crate::kernels::check_len("int8 weight", layout.rows * layout.cols, q.len())?;
         crate::kernels::check_len("int8 scales", layout.n_scales(), scales.len())?;
         if !zeros.is_empty() {
