@@ -53,6 +53,25 @@ pub struct MultiHeadAttention<L = Linear> {
     head_dim: usize,
 }
 
+/// The input checks of a forward pass over one sequence `x` (seq, hidden): the width, a
+/// non-empty and finite input, and a key mask that leaves every query a key to attend to.
+pub(crate) fn check_sequence(
+    op: &'static str,
+    hidden: usize,
+    x: ArrayView2<f32>,
+    key_mask: Option<&[bool]>,
+    causal: bool,
+) -> Result<()> {
+    if x.ncols() != hidden {
+        return Err(Error::shape(op, hidden, x.ncols()));
+    }
+    if x.nrows() == 0 {
+        return Err(Error::Empty(format!("{op}: empty input sequence")));
+    }
+    check_finite(x.iter(), || format!("{op} input"))?;
+    check_mask(x.nrows(), key_mask, causal)
+}
+
 /// Checks that `heads` divides a positive `hidden`.
 pub(crate) fn check_heads(hidden: usize, heads: usize) -> Result<()> {
     if heads == 0 {
@@ -222,18 +241,13 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
         key_mask: Option<&[bool]>,
         causal: bool,
     ) -> Result<Array2<f32>> {
-        if x.ncols() != self.hidden() {
-            return Err(Error::shape(
-                "MultiHeadAttention::forward",
-                self.hidden(),
-                x.ncols(),
-            ));
-        }
-        if x.nrows() == 0 {
-            return Err(Error::Empty("attention input sequence".into()));
-        }
-        check_finite(x.iter(), || "attention input".into())?;
-        check_mask(x.nrows(), key_mask, causal)?;
+        check_sequence(
+            "MultiHeadAttention::forward",
+            self.hidden(),
+            x,
+            key_mask,
+            causal,
+        )?;
         self.forward_unchecked(x, key_mask, causal)
     }
 

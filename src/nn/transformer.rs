@@ -19,11 +19,11 @@ use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::attention::{check_heads, check_mask};
+use super::attention::{check_heads, check_sequence};
 use super::{
     Activation, Forward, LayerNorm, Linear, LinearLayer, MultiHeadAttention, NamedLinears,
 };
-use crate::error::{check_finite, Error, Result};
+use crate::error::{Error, Result};
 
 /// Where a [`TransformerBlock`] puts its LayerNorms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,18 +245,13 @@ impl<L: LinearLayer> TransformerBlock<L> {
         key_mask: Option<&[bool]>,
         causal: bool,
     ) -> Result<Array2<f32>> {
-        if x.ncols() != self.hidden() {
-            return Err(Error::shape(
-                "TransformerBlock::forward",
-                self.hidden(),
-                x.ncols(),
-            ));
-        }
-        if x.nrows() == 0 {
-            return Err(Error::Empty("transformer block input sequence".into()));
-        }
-        check_finite(x.iter(), || "transformer block input".into())?;
-        check_mask(x.nrows(), key_mask, causal)?;
+        check_sequence(
+            "TransformerBlock::forward",
+            self.hidden(),
+            x,
+            key_mask,
+            causal,
+        )?;
         self.forward_unchecked(x, key_mask, causal)
     }
 
