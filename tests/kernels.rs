@@ -113,6 +113,10 @@ const Q_SHAPES: &[(usize, usize, usize, usize, bool, bool)] = &[
     (1, 33, 2048 + 64, 32, false, false),
     (6, 9, 2048 + 64, 32, false, true),
     (5, 6, KC + 40, KC + 40, false, true),
+    (1, 9, 2048 + 64, 32, false, true),
+    (1, 5, 128, 16, false, true),
+    (1, 3, 96, 96, true, false),
+    (1, 4, 32 * 67, 32, false, false),
 ];
 
 fn layout(rows: usize, cols: usize, group: usize, per_tensor: bool) -> GroupLayout {

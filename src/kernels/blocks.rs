@@ -131,15 +131,22 @@ pub(crate) unsafe fn gemm_q8<S: Simd, const MR: usize>(
     });
 }
 
-/// Batch 1, packed int4 weights × f32 activations.
+/// Batch 1, packed int4 weights × split f32 activations (see [`simd::row_q4_split`]).
 ///
 /// # Safety
-/// CPU supports `S`; `x.len() == cols`, rows `r0..r0 + out.len()` exist in `m`.
+/// CPU supports `S`; `xs` and `gsum` as [`simd::row_q4_split`] needs them for `m`'s layout
+/// (group a multiple of `2·LANES`), rows `r0..r0 + out.len()` exist in `m`.
 #[inline(always)]
-pub(crate) unsafe fn gemv_q4<S: Simd>(x: &[f32], m: Q4<'_>, r0: usize, out: &mut [f32]) {
+pub(crate) unsafe fn gemv_q4<S: Simd>(
+    xs: &[f32],
+    gsum: &[f32],
+    m: Q4<'_>,
+    r0: usize,
+    out: &mut [f32],
+) {
     for (j, o) in out.iter_mut().enumerate() {
         let (row, s, z) = m.row(r0 + j);
-        *o = simd::row_q4::<S>(x, row, s, z, m.layout.group);
+        *o = simd::row_q4_split::<S>(xs, row, s, z, gsum, m.layout.group);
     }
 }
 

@@ -148,6 +148,19 @@ pub fn gemm_q4_f32_on(
         zeros,
         layout,
     };
+    // The SIMD batch-1 path needs groups of whole 2·LANES-column blocks; it reads x split
+    // (`split_x`) with the group sums of x, both made once here for every row.
+    let lanes = match isa.float_family() {
+        Isa::Avx512 => 16,
+        Isa::Avx2 => 8,
+        _ => 0,
+    };
+    let split = batch == 1 && lanes > 0 && layout.group.is_multiple_of(2 * lanes);
+    let (xs, gsum) = if split {
+        (split_x(x, lanes), group_sums(x, layout.group))
+    } else {
+        (Vec::new(), Vec::new())
+    };
     run_rows(
         batch,
         layout.rows,
@@ -155,12 +168,13 @@ pub fn gemm_q4_f32_on(
         out,
         |r0, o| match isa.float_family() {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `isa` was checked available; x.len() == cols and the packed codes, scales
-            // and zero points match the layout (check_q4); the block's rows lie below rows.
-            Isa::Avx512 => unsafe { x86::avx512::gemv_q4(x, m, r0, o) },
+            // SAFETY: `isa` was checked available; `split` guarantees groups of whole
+            // 2·LANES blocks, `xs`/`gsum` were made for this layout, the packed codes, scales
+            // and zero points match it (check_q4) and the block's rows lie below rows.
+            Isa::Avx512 if split => unsafe { x86::avx512::gemv_q4(&xs, &gsum, m, r0, o) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Isa::Avx2 => unsafe { x86::avx2::gemv_q4(x, m, r0, o) },
+            Isa::Avx2 if split => unsafe { x86::avx2::gemv_q4(&xs, &gsum, m, r0, o) },
             _ => {
                 for (j, v) in o.iter_mut().enumerate() {
                     let (row, s, z) = m.row(r0 + j);
@@ -180,6 +194,29 @@ pub fn gemm_q4_f32_on(
         },
     );
     Ok(())
+}
+
+/// `x` reordered in blocks of `2·lanes` columns, the block's even columns first, then its odd
+/// ones: the order of the low and high nibbles of `lanes` packed bytes (`x.len()` a multiple
+/// of `2·lanes`).
+fn split_x(x: &[f32], lanes: usize) -> Vec<f32> {
+    let mut xs = vec![0.0f32; x.len()];
+    for (src, dst) in x
+        .chunks_exact(2 * lanes)
+        .zip(xs.chunks_exact_mut(2 * lanes))
+    {
+        let (even, odd) = dst.split_at_mut(lanes);
+        for ((pair, e), o) in src.chunks_exact(2).zip(even).zip(odd) {
+            *e = pair[0];
+            *o = pair[1];
+        }
+    }
+    xs
+}
+
+/// `Σ_{k∈g} x_k` for each group of `group` columns.
+fn group_sums(x: &[f32], group: usize) -> Vec<f32> {
+    x.chunks_exact(group).map(|g| g.iter().sum()).collect()
 }
 
 /// The scalar batch-N reference over a block: one dequantized row reused across the batch.

@@ -30,9 +30,17 @@ pub(crate) unsafe trait Simd: Copy {
     unsafe fn load_bf16(p: *const u16) -> Self::V;
     /// `LANES` i8 values, converted.
     unsafe fn load_i8(p: *const i8) -> Self::V;
+    /// The first `count ≤ LANES` f32 at `p`, zeros after them; reads nothing past them.
+    unsafe fn load_partial(p: *const f32, count: usize) -> Self::V;
+    /// The first `count ≤ LANES` i8 at `p`, converted, zeros after them; reads nothing past
+    /// them.
+    unsafe fn load_i8_partial(p: *const i8, count: usize) -> Self::V;
     /// `LANES` bytes of packed int4 codes as `2·LANES` f32 in column order (low nibble of byte
     /// `b` = column `2b`): (columns 0..LANES, columns LANES..2·LANES).
     unsafe fn load_u4(p: *const u8) -> (Self::V, Self::V);
+    /// `LANES` bytes of packed int4 codes as (low nibbles, high nibbles), each `LANES` f32 in
+    /// byte order: (columns 0, 2, 4, …; columns 1, 3, 5, …).
+    unsafe fn load_u4_split(p: *const u8) -> (Self::V, Self::V);
     /// `a·b + c`.
     unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
@@ -42,6 +50,9 @@ pub(crate) unsafe trait Simd: Copy {
     /// `x[min(idx[l], n − 1)]` for `LANES` u16 indices (`n ≥ 1`): the clamp keeps every read
     /// inside `x` whatever the indices.
     unsafe fn gather(x: *const f32, n: usize, idx: *const u16) -> Self::V;
+    /// [`Simd::gather`] of the first `count ≤ LANES` indices, zeros in the other lanes; reads
+    /// only `count` indices and `count` elements of `x`.
+    unsafe fn gather_partial(x: *const f32, n: usize, idx: *const u16, count: usize) -> Self::V;
 }
 
 /// A weight element the float kernels convert to f32 in registers.
@@ -55,6 +66,15 @@ pub(crate) trait Wt: Copy + Sync {
     /// # Safety
     /// `p` valid for `S::LANES` elements, CPU supports `S`.
     unsafe fn load<S: Simd>(p: *const Self) -> S::V;
+    /// The first `count ≤ S::LANES` elements, zeros after them. Only the sparse kernels' value
+    /// types (f32, i8) have it.
+    ///
+    /// # Safety
+    /// `p` valid for `count` elements, CPU supports `S`.
+    unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V {
+        let _ = (p, count);
+        unreachable!("no partial loads for this weight type")
+    }
 }
 
 impl Wt for f32 {
@@ -68,6 +88,10 @@ impl Wt for f32 {
     #[inline(always)]
     unsafe fn load<S: Simd>(p: *const Self) -> S::V {
         S::load(p)
+    }
+    #[inline(always)]
+    unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V {
+        S::load_partial(p, count)
     }
 }
 
@@ -101,6 +125,10 @@ impl Wt for i8 {
     #[inline(always)]
     unsafe fn load<S: Simd>(p: *const Self) -> S::V {
         S::load_i8(p)
+    }
+    #[inline(always)]
+    unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V {
+        S::load_i8_partial(p, count)
     }
 }
 
@@ -198,59 +226,103 @@ pub(crate) unsafe fn row_q8<S: Simd>(
     }
 }
 
-/// One packed int4 row (see [`crate::kernels::int4`]); groups that are a multiple of twice the
-/// vector width are unpacked in registers, others by the scalar reference.
+/// One packed int4 row (see [`crate::kernels::int4`]) against the split activations of
+/// [`crate::kernels::int4`]'s batch-1 path: `xs` holds `x` in blocks of `2·LANES` columns, the
+/// even columns of the block first, then the odd ones, so the low and the high nibbles of
+/// `LANES` packed bytes meet their activations without a shuffle. The zero point is folded out,
+/// `Σ_g s_g·(Σ_{k∈g} x_k·u_k − z_g·Σ_{k∈g} x_k)`, with the group sums `gsum` of `x` computed once
+/// per call.
 ///
 /// # Safety
-/// CPU supports `S`; `row.len() == ⌈x.len()/2⌉`, `group ≥ 1` divides `x.len()`, `scales` (and
-/// `zeros`, if not empty) have one entry per group.
+/// CPU supports `S`; `row.len() == xs.len()/2`, `group` is a multiple of `2·LANES` dividing
+/// `xs.len()`, `scales`, `gsum` (and `zeros`, if not empty) have one entry per group.
 #[inline(always)]
-pub(crate) unsafe fn row_q4<S: Simd>(
-    x: &[f32],
+pub(crate) unsafe fn row_q4_split<S: Simd>(
+    xs: &[f32],
     row: &[u8],
     scales: &[f16],
     zeros: &[u8],
+    gsum: &[f32],
     group: usize,
 ) -> f32 {
+    const CHUNK: usize = 64;
     let l = S::LANES;
-    if !group.is_multiple_of(2 * l) {
-        return super::int4::dot_q4_row(x, row, scales, zeros, group);
-    }
-    let (xp, bp) = (x.as_ptr(), row.as_ptr());
-    let mut total = [S::zero(); 2];
-    // The row's f16 scales converted LANES at a time in registers (not one call each).
-    let mut sbuf = [0.0f32; 16];
+    let (xp, bp) = (xs.as_ptr(), row.as_ptr());
     let sym = S::splat(f32::from(super::int4::SYMMETRIC_ZERO));
-    for (gb, sc) in scales.chunks(16).enumerate() {
-        if sc.len() >= l {
-            for p in (0..sc.len() - sc.len() % l).step_by(l) {
-                S::store(
-                    sbuf.as_mut_ptr().add(p),
-                    S::load_f16(sc.as_ptr().add(p).cast()),
-                );
-            }
+    let mut total = [S::zero(); 2];
+    let mut corr = S::zero();
+    let mut corr_tail = 0.0f32;
+    let mut sbuf = [0.0f32; CHUNK];
+    for g0 in (0..scales.len()).step_by(CHUNK) {
+        let n = (scales.len() - g0).min(CHUNK);
+        // The chunk's f16 scales to f32, LANES at a time, and its zero-point correction.
+        let mut p = 0;
+        while p + l <= n {
+            let s = S::load_f16(scales.as_ptr().add(g0 + p).cast());
+            S::store(sbuf.as_mut_ptr().add(p), s);
+            let z = if zeros.is_empty() {
+                sym
+            } else {
+                S::load_i8(zeros.as_ptr().add(g0 + p).cast())
+            };
+            corr = S::fmadd(S::mul(s, z), S::load(gsum.as_ptr().add(g0 + p)), corr);
+            p += l;
         }
-        for (d, s) in sbuf.iter_mut().zip(sc).skip(sc.len() - sc.len() % l) {
-            *d = s.to_f32();
+        for q in p..n {
+            let s = scales[g0 + q].to_f32();
+            sbuf[q] = s;
+            let z = zeros
+                .get(g0 + q)
+                .copied()
+                .unwrap_or(super::int4::SYMMETRIC_ZERO);
+            corr_tail += s * f32::from(z) * gsum[g0 + q];
         }
-        for (gi, &sg) in sbuf.iter().enumerate().take(sc.len()) {
-            let g = gb * 16 + gi;
-            let zv = zeros.get(g).map_or(sym, |&z| S::splat(f32::from(z)));
-            let mut acc = [S::zero(); 2];
-            let mut k = g * group;
-            let end = k + group;
-            while k < end {
-                let (lo, hi) = S::load_u4(bp.add(k / 2));
-                acc[0] = S::fmadd(S::load(xp.add(k)), S::sub(lo, zv), acc[0]);
-                acc[1] = S::fmadd(S::load(xp.add(k + l)), S::sub(hi, zv), acc[1]);
-                k += 2 * l;
-            }
-            let sv = S::splat(sg);
-            total[0] = S::fmadd(acc[0], sv, total[0]);
-            total[1] = S::fmadd(acc[1], sv, total[1]);
+        let mut q = 0;
+        while q + 2 <= n {
+            total[0] = S::fmadd(
+                q4_group_dot::<S>(xp, bp, group, g0 + q),
+                S::splat(sbuf[q]),
+                total[0],
+            );
+            total[1] = S::fmadd(
+                q4_group_dot::<S>(xp, bp, group, g0 + q + 1),
+                S::splat(sbuf[q + 1]),
+                total[1],
+            );
+            q += 2;
+        }
+        if q < n {
+            total[0] = S::fmadd(
+                q4_group_dot::<S>(xp, bp, group, g0 + q),
+                S::splat(sbuf[q]),
+                total[0],
+            );
         }
     }
-    S::hsum(S::add(total[0], total[1]))
+    S::hsum(S::add(total[0], total[1])) - (S::hsum(corr) + corr_tail)
+}
+
+/// `Σ_{k∈g} xs_k·u_k` for group `g` of a row (see [`row_q4_split`]): two nibble vectors per
+/// `LANES` packed bytes. (A function, not a closure: closures do not inherit the caller's
+/// target features, and the intrinsics would not inline.)
+///
+/// # Safety
+/// As [`row_q4_split`], for group `g` of the row.
+#[inline(always)]
+unsafe fn q4_group_dot<S: Simd>(xp: *const f32, bp: *const u8, group: usize, g: usize) -> S::V {
+    let l = S::LANES;
+    let mut k = g * group;
+    let end = k + group;
+    let (lo, hi) = S::load_u4_split(bp.add(k / 2));
+    let mut acc = S::fmadd(S::load(xp.add(k + l)), hi, S::mul(S::load(xp.add(k)), lo));
+    k += 2 * l;
+    while k < end {
+        let (lo, hi) = S::load_u4_split(bp.add(k / 2));
+        acc = S::fmadd(S::load(xp.add(k)), lo, acc);
+        acc = S::fmadd(S::load(xp.add(k + l)), hi, acc);
+        k += 2 * l;
+    }
+    acc
 }
 
 /// Converts `w` to f32 into `dst` as `(w − z)·s` (lengths equal).

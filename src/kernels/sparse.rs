@@ -46,7 +46,7 @@ pub(crate) unsafe fn csr_rows<S: Simd, T: Wt>(
         let n = cols.len().min(vals.len());
         let mut k = 0;
         let mut total = 0.0;
-        if !x.is_empty() {
+        if !x.is_empty() && n > 0 {
             let (cp, vp, xp) = (cols.as_ptr(), vals.as_ptr(), x.as_ptr());
             let mut acc = [S::zero(); 2];
             while k + 2 * l <= n {
@@ -60,18 +60,18 @@ pub(crate) unsafe fn csr_rows<S: Simd, T: Wt>(
                 }
                 k += 2 * l;
             }
-            if k + l <= n {
+            // The tail (fewer than 2·LANES entries) as masked gathers: a scalar loop here cost
+            // as much as the vector part at ~100 non-zeros per row.
+            while k < n {
+                let c = (n - k).min(l);
                 acc[0] = S::fmadd(
-                    T::load::<S>(vp.add(k)),
-                    S::gather(xp, x.len(), cp.add(k)),
+                    T::load_partial::<S>(vp.add(k), c),
+                    S::gather_partial(xp, x.len(), cp.add(k), c),
                     acc[0],
                 );
-                k += l;
+                k += c;
             }
             total = S::hsum(S::add(acc[0], acc[1]));
-        }
-        for (&c, &v) in cols[k..n].iter().zip(&vals[k..n]) {
-            total += v.to_f32() * x[usize::from(c)];
         }
         *o = total;
     }

@@ -45,6 +45,16 @@ unsafe impl Simd for Avx2 {
         _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.cast())))
     }
     #[inline(always)]
+    unsafe fn load_partial(p: *const f32, count: usize) -> __m256 {
+        _mm256_maskload_ps(p, lanes_below(count))
+    }
+    #[inline(always)]
+    unsafe fn load_i8_partial(p: *const i8, count: usize) -> __m256 {
+        let mut buf = [0i8; 8];
+        std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), count.min(8));
+        Self::load_i8(buf.as_ptr())
+    }
+    #[inline(always)]
     unsafe fn load_u4(p: *const u8) -> (__m256, __m256) {
         let b = _mm_loadl_epi64(p.cast());
         let m = _mm_set1_epi8(0x0F);
@@ -55,6 +65,13 @@ unsafe impl Simd for Avx2 {
         let a = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c));
         let d = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(c)));
         (a, d)
+    }
+    #[inline(always)]
+    unsafe fn load_u4_split(p: *const u8) -> (__m256, __m256) {
+        let v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast()));
+        let lo = _mm256_and_si256(v, _mm256_set1_epi32(0x0F));
+        let hi = _mm256_srli_epi32::<4>(v);
+        (_mm256_cvtepi32_ps(lo), _mm256_cvtepi32_ps(hi))
     }
     #[inline(always)]
     unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
@@ -85,6 +102,26 @@ unsafe impl Simd for Avx2 {
         let i = _mm256_min_epu32(i, _mm256_set1_epi32((n - 1) as i32));
         _mm256_i32gather_ps::<4>(x, i)
     }
+    #[inline(always)]
+    unsafe fn gather_partial(x: *const f32, n: usize, idx: *const u16, count: usize) -> __m256 {
+        let count = count.min(8);
+        let mut buf = [0u16; 8];
+        std::ptr::copy_nonoverlapping(idx, buf.as_mut_ptr(), count);
+        let i = _mm256_cvtepu16_epi32(_mm_loadu_si128(buf.as_ptr().cast()));
+        let i = _mm256_min_epu32(i, _mm256_set1_epi32((n - 1) as i32));
+        let on = _mm256_castsi256_ps(lanes_below(count));
+        _mm256_mask_i32gather_ps::<4>(_mm256_setzero_ps(), x, i, on)
+    }
+}
+
+/// All-ones in the first `count` (≤ 8) 32-bit lanes, zeros after.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[inline(always)]
+unsafe fn lanes_below(count: usize) -> __m256i {
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(count.min(8) as i32), lanes)
 }
 
 crate::kernels::x86::float_wrappers!("avx2,fma,f16c", Avx2, 2);

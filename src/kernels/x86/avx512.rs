@@ -45,6 +45,15 @@ unsafe impl Simd for Avx512 {
         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast())))
     }
     #[inline(always)]
+    unsafe fn load_partial(p: *const f32, count: usize) -> __m512 {
+        _mm512_maskz_loadu_ps(mask16(count), p)
+    }
+    #[inline(always)]
+    unsafe fn load_i8_partial(p: *const i8, count: usize) -> __m512 {
+        let b = _mm_maskz_loadu_epi8(mask16(count), p);
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))
+    }
+    #[inline(always)]
     unsafe fn load_u4(p: *const u8) -> (__m512, __m512) {
         let b = _mm_loadu_si128(p.cast());
         let m = _mm_set1_epi8(0x0F);
@@ -53,6 +62,13 @@ unsafe impl Simd for Avx512 {
         let a = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
         let d = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)));
         (a, d)
+    }
+    #[inline(always)]
+    unsafe fn load_u4_split(p: *const u8) -> (__m512, __m512) {
+        let v = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()));
+        let lo = _mm512_and_si512(v, _mm512_set1_epi32(0x0F));
+        let hi = _mm512_srli_epi32::<4>(v);
+        (_mm512_cvtepi32_ps(lo), _mm512_cvtepi32_ps(hi))
     }
     #[inline(always)]
     unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
@@ -80,6 +96,19 @@ unsafe impl Simd for Avx512 {
         let i = _mm512_min_epu32(i, _mm512_set1_epi32((n - 1) as i32));
         _mm512_i32gather_ps::<4>(i, x)
     }
+    #[inline(always)]
+    unsafe fn gather_partial(x: *const f32, n: usize, idx: *const u16, count: usize) -> __m512 {
+        let m = mask16(count);
+        let i = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, idx.cast()));
+        let i = _mm512_min_epu32(i, _mm512_set1_epi32((n - 1) as i32));
+        _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), m, i, x)
+    }
+}
+
+/// The lane mask of the first `count` (≤ 16) lanes.
+#[inline(always)]
+fn mask16(count: usize) -> u16 {
+    ((1u32 << count.min(16)) - 1) as u16
 }
 
 crate::kernels::x86::float_wrappers!("avx512f,avx512bw,avx512vl,avx2,fma,f16c", Avx512, 4);

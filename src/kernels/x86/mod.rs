@@ -109,8 +109,14 @@ macro_rules! float_wrappers {
         /// # Safety
         /// The CPU has this path's features; the lengths of [`blocks::gemv_q4`].
         #[target_feature(enable = $feat)]
-        pub(crate) unsafe fn gemv_q4(x: &[f32], m: Q4<'_>, r0: usize, o: &mut [f32]) {
-            blocks::gemv_q4::<$S>(x, m, r0, o)
+        pub(crate) unsafe fn gemv_q4(
+            xs: &[f32],
+            gsum: &[f32],
+            m: Q4<'_>,
+            r0: usize,
+            o: &mut [f32],
+        ) {
+            blocks::gemv_q4::<$S>(xs, gsum, m, r0, o)
         }
 
         /// # Safety
