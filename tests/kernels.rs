@@ -117,6 +117,10 @@ const Q_SHAPES: &[(usize, usize, usize, usize, bool, bool)] = &[
     (1, 5, 128, 16, false, true),
     (1, 3, 96, 96, true, false),
     (1, 4, 32 * 67, 32, false, false),
+    (17, 7, 2048 + 64, 32, false, true),
+    (16, 13, 320, 64, false, false),
+    (9, 5, 96, 96, true, false),
+    (33, 8, 544, 32, false, true),
 ];
 
 fn layout(rows: usize, cols: usize, group: usize, per_tensor: bool) -> GroupLayout {
@@ -240,6 +244,13 @@ fn float_paths_match_the_scalar_reference() {
         (7, 9, 255),
         (9, 6, KC + 77),
         (1, 5, 2 * KC + 3),
+        // Batches that fill whole vectors take the packed broadcast kernel: odd batch, rows
+        // not a multiple of its 6-row tile, widths across its 256-column steps.
+        (8, 7, 9),
+        (16, 6, 256),
+        (17, 13, 515),
+        (40, 5, 300),
+        (33, 1, 1),
     ] {
         let x = floats(batch * cols, &mut rng);
         let w = floats(rows * cols, &mut rng);

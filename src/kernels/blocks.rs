@@ -5,7 +5,7 @@
 
 use half::f16;
 
-use super::simd::{self, group_pieces, Simd, Wt};
+use super::simd::{self, group_pieces, Acts, PanelRows, Simd, Wt};
 use super::GroupLayout;
 
 /// An int8 weight matrix with its scales, lengths checked by the caller.
@@ -75,25 +75,78 @@ pub(crate) unsafe fn gemv_t<S: Simd, T: Wt>(
 /// Batch N, weights of type `T`: `out_t[j, i] = x[i]·w[r0 + j]`.
 ///
 /// # Safety
-/// CPU supports `S`; `x.len() == batch·cols`, `w` holds rows `r0..r0 + out_t.len()/batch`.
+/// CPU supports `S`; `a` holds `batch·cols` activations (packed for `S`, if at all), `w` holds
+/// rows `r0..r0 + out_t.len()/batch`.
 #[inline(always)]
 pub(crate) unsafe fn gemm_t<S: Simd, const MR: usize, T: Wt>(
-    x: &[f32],
-    batch: usize,
+    a: Acts<'_>,
     w: &[T],
     cols: usize,
     r0: usize,
     out_t: &mut [f32],
 ) {
-    let rows = out_t.len() / batch.max(1);
+    let rows = out_t.len() / a.batch.max(1);
     let w = &w[r0 * cols..(r0 + rows) * cols];
     if let Some(wf) = T::as_f32(w) {
-        simd::gemm_direct::<S, MR>(x, batch, wf, cols, out_t);
+        simd::gemm_direct::<S, MR>(a, wf, cols, out_t);
     } else {
-        simd::gemm_panel::<S, MR>(x, batch, cols, out_t, |j, k0, dst| {
-            let src = &w[j * cols + k0..j * cols + k0 + dst.len()];
-            simd::deq::<S, T>(src, 0.0, 1.0, dst);
-        });
+        simd::gemm_panel::<S, MR, _>(a, cols, out_t, &ConvRows { w, cols });
+    }
+}
+
+/// f16/bf16 (any [`Wt`]) rows of a block, converted for the panel.
+struct ConvRows<'a, T> {
+    w: &'a [T],
+    cols: usize,
+}
+
+impl<T: Wt> PanelRows for ConvRows<'_, T> {
+    #[inline(always)]
+    unsafe fn fill<S: Simd>(&self, j: usize, k0: usize, dst: &mut [f32]) {
+        let at = j * self.cols + k0;
+        simd::deq::<S, T>(&self.w[at..at + dst.len()], 0.0, 1.0, dst);
+    }
+}
+
+/// int8 rows of a block (`r0` = first row), dequantized for the panel.
+struct Q8Rows<'a> {
+    m: Q8<'a>,
+    r0: usize,
+}
+
+impl PanelRows for Q8Rows<'_> {
+    #[inline(always)]
+    unsafe fn fill<S: Simd>(&self, j: usize, k0: usize, dst: &mut [f32]) {
+        let (q, s, z) = self.m.row(self.r0 + j);
+        for (g, a, b) in group_pieces(k0, dst.len(), self.m.layout.group) {
+            let zg = z.get(g).map_or(0.0, |&v| f32::from(v));
+            simd::deq::<S, i8>(&q[a..b], zg, s[g], &mut dst[a - k0..b - k0]);
+        }
+    }
+}
+
+/// Packed int4 rows of a block (`r0` = first row), unpacked and dequantized for the panel.
+struct Q4Rows<'a> {
+    m: Q4<'a>,
+    r0: usize,
+}
+
+impl PanelRows for Q4Rows<'_> {
+    #[inline(always)]
+    unsafe fn fill<S: Simd>(&self, j: usize, k0: usize, dst: &mut [f32]) {
+        let (row, s, z) = self.m.row(self.r0 + j);
+        for (g, a, b) in group_pieces(k0, dst.len(), self.m.layout.group) {
+            let zg = f32::from(z.get(g).copied().unwrap_or(super::int4::SYMMETRIC_ZERO));
+            let sg = s[g].to_f32();
+            let piece = &mut dst[a - k0..b - k0];
+            if a % 2 == 0 {
+                simd::deq_q4::<S>(row, a, zg, sg, piece);
+            } else {
+                for (t, d) in piece.iter_mut().enumerate() {
+                    *d = (f32::from(super::int4::code_at(row, a + t)) - zg) * sg;
+                }
+            }
+        }
     }
 }
 
@@ -112,23 +165,15 @@ pub(crate) unsafe fn gemv_q8<S: Simd>(x: &[f32], m: Q8<'_>, r0: usize, out: &mut
 /// Batch N, int8 weights × f32 activations.
 ///
 /// # Safety
-/// CPU supports `S`; `x.len() == batch·cols`, rows `r0..r0 + out_t.len()/batch` exist in `m`.
+/// CPU supports `S`; `a` as in [`gemm_t`], rows `r0..r0 + out_t.len()/batch` exist in `m`.
 #[inline(always)]
 pub(crate) unsafe fn gemm_q8<S: Simd, const MR: usize>(
-    x: &[f32],
-    batch: usize,
+    a: Acts<'_>,
     m: Q8<'_>,
     r0: usize,
     out_t: &mut [f32],
 ) {
-    let (cols, group) = (m.layout.cols, m.layout.group);
-    simd::gemm_panel::<S, MR>(x, batch, cols, out_t, |j, k0, dst| {
-        let (q, s, z) = m.row(r0 + j);
-        group_pieces(k0, dst.len(), group, |g, a, b| {
-            let zg = z.get(g).map_or(0.0, |&v| f32::from(v));
-            simd::deq::<S, i8>(&q[a..b], zg, s[g], &mut dst[a - k0..b - k0]);
-        });
-    });
+    simd::gemm_panel::<S, MR, _>(a, m.layout.cols, out_t, &Q8Rows { m, r0 });
 }
 
 /// Batch 1, packed int4 weights × split f32 activations (see [`simd::row_q4_split`]).
@@ -153,29 +198,13 @@ pub(crate) unsafe fn gemv_q4<S: Simd>(
 /// Batch N, packed int4 weights × f32 activations.
 ///
 /// # Safety
-/// CPU supports `S`; `x.len() == batch·cols`, rows `r0..r0 + out_t.len()/batch` exist in `m`.
+/// CPU supports `S`; `a` as in [`gemm_t`], rows `r0..r0 + out_t.len()/batch` exist in `m`.
 #[inline(always)]
 pub(crate) unsafe fn gemm_q4<S: Simd, const MR: usize>(
-    x: &[f32],
-    batch: usize,
+    a: Acts<'_>,
     m: Q4<'_>,
     r0: usize,
     out_t: &mut [f32],
 ) {
-    let (cols, group) = (m.layout.cols, m.layout.group);
-    simd::gemm_panel::<S, MR>(x, batch, cols, out_t, |j, k0, dst| {
-        let (row, s, z) = m.row(r0 + j);
-        group_pieces(k0, dst.len(), group, |g, a, b| {
-            let zg = f32::from(z.get(g).copied().unwrap_or(super::int4::SYMMETRIC_ZERO));
-            let sg = s[g].to_f32();
-            let piece = &mut dst[a - k0..b - k0];
-            if a % 2 == 0 {
-                simd::deq_q4::<S>(row, a, zg, sg, piece);
-            } else {
-                for (t, d) in piece.iter_mut().enumerate() {
-                    *d = (f32::from(super::int4::code_at(row, a + t)) - zg) * sg;
-                }
-            }
-        });
-    });
+    simd::gemm_panel::<S, MR, _>(a, m.layout.cols, out_t, &Q4Rows { m, r0 });
 }

@@ -99,6 +99,15 @@ impl Isa {
         }
     }
 
+    /// f32 lanes of the path's float vectors (0 for the scalar path).
+    pub(crate) fn lanes(self) -> usize {
+        match self.float_family() {
+            Isa::Avx512 => 16,
+            Isa::Avx2 => 8,
+            _ => 0,
+        }
+    }
+
     /// The float-kernel family of the path: AVX-512 or AVX2 vectors, or scalar.
     pub(crate) fn float_family(self) -> Isa {
         match self {

@@ -6,6 +6,7 @@
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
+use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
 use super::{check_len, run_rows, Isa};
@@ -82,7 +83,7 @@ trait FloatWeight: super::simd::Wt + Send {
     /// Batch-1 block on a checked path.
     fn gemv(isa: Isa, x: &[f32], w: &[Self], cols: usize, r0: usize, out: &mut [f32]);
     /// Batch-N block (transposed output) on a checked path.
-    fn gemm(isa: Isa, x: &[f32], b: usize, w: &[Self], cols: usize, r0: usize, o: &mut [f32]);
+    fn gemm(isa: Isa, a: Acts<'_>, w: &[Self], cols: usize, r0: usize, o: &mut [f32]);
 }
 
 macro_rules! float_weight {
@@ -105,25 +106,17 @@ macro_rules! float_weight {
                     }
                 }
             }
-            fn gemm(
-                isa: Isa,
-                x: &[f32],
-                b: usize,
-                w: &[Self],
-                cols: usize,
-                r0: usize,
-                o: &mut [f32],
-            ) {
+            fn gemm(isa: Isa, a: Acts<'_>, w: &[Self], cols: usize, r0: usize, o: &mut [f32]) {
                 match isa.float_family() {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: `isa` was checked available; the driver checked
                     // x.len() == batch·cols and w.len() == rows·cols, and blocks lie within
                     // rows.
-                    Isa::Avx512 => unsafe { x86::avx512::$gemm(x, b, w, cols, r0, o) },
+                    Isa::Avx512 => unsafe { x86::avx512::$gemm(a, w, cols, r0, o) },
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: as above.
-                    Isa::Avx2 => unsafe { x86::avx2::$gemm(x, b, w, cols, r0, o) },
-                    _ => gemm_scalar_block(x, b, w, cols, r0, o, $conv),
+                    Isa::Avx2 => unsafe { x86::avx2::$gemm(a, w, cols, r0, o) },
+                    _ => gemm_scalar_block(a.x, a.batch, w, cols, r0, o, $conv),
                 }
             }
         }
@@ -167,13 +160,20 @@ fn gemm_conv<T: FloatWeight>(
     check_len("gemm x", batch * cols, x.len())?;
     check_len("gemm weight", rows * cols, w.len())?;
     check_len("gemm out", batch * rows, out.len())?;
+    let (xt, bp) = pack_transpose(x, batch, cols, isa.lanes());
+    let a = Acts {
+        x,
+        batch,
+        xt: &xt,
+        bp,
+    };
     run_rows(
         batch,
         rows,
         cols,
         out,
         |r0, o| T::gemv(isa, x, w, cols, r0, o),
-        |r0, o| T::gemm(isa, x, batch, w, cols, r0, o),
+        |r0, o| T::gemm(isa, a, w, cols, r0, o),
     );
     Ok(())
 }

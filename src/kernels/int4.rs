@@ -10,6 +10,7 @@
 use half::f16;
 
 use super::blocks::Q4;
+use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
 use super::{check_len, run_rows, GroupLayout, Isa};
@@ -150,16 +151,19 @@ pub fn gemm_q4_f32_on(
     };
     // The SIMD batch-1 path needs groups of whole 2·LANES-column blocks; it reads x split
     // (`split_x`) with the group sums of x, both made once here for every row.
-    let lanes = match isa.float_family() {
-        Isa::Avx512 => 16,
-        Isa::Avx2 => 8,
-        _ => 0,
-    };
+    let lanes = isa.lanes();
     let split = batch == 1 && lanes > 0 && layout.group.is_multiple_of(2 * lanes);
     let (xs, gsum) = if split {
         (split_x(x, lanes), group_sums(x, layout.group))
     } else {
         (Vec::new(), Vec::new())
+    };
+    let (xt, bp) = pack_transpose(x, batch, layout.cols, lanes);
+    let a = Acts {
+        x,
+        batch,
+        xt: &xt,
+        bp,
     };
     run_rows(
         batch,
@@ -186,10 +190,10 @@ pub fn gemm_q4_f32_on(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa` was checked available; x.len() == batch·cols and the codes, scales
             // and zero points match the layout; the block's rows lie below rows.
-            Isa::Avx512 => unsafe { x86::avx512::gemm_q4(x, batch, m, r0, o) },
+            Isa::Avx512 => unsafe { x86::avx512::gemm_q4(a, m, r0, o) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Isa::Avx2 => unsafe { x86::avx2::gemm_q4(x, batch, m, r0, o) },
+            Isa::Avx2 => unsafe { x86::avx2::gemm_q4(a, m, r0, o) },
             _ => gemm_q4_scalar_block(x, batch, m, r0, o),
         },
     );

@@ -7,6 +7,7 @@
 //! - [`gemm_q8_f32`]: f32 activations × int8 weights, `ŵ = s_g·(q − z_g)` per element.
 
 use super::blocks::Q8;
+use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
 use super::{check_len, run_rows, GroupLayout, Isa};
@@ -226,6 +227,13 @@ pub fn gemm_q8_f32_on(
         zeros,
         layout,
     };
+    let (xt, bp) = pack_transpose(x, batch, layout.cols, isa.lanes());
+    let a = Acts {
+        x,
+        batch,
+        xt: &xt,
+        bp,
+    };
     run_rows(
         batch,
         layout.rows,
@@ -250,10 +258,10 @@ pub fn gemm_q8_f32_on(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa` was checked available; x.len() == batch·cols and the weight, scales
             // and zero points match the layout; the block's rows lie below rows.
-            Isa::Avx512 => unsafe { x86::avx512::gemm_q8(x, batch, m, r0, o) },
+            Isa::Avx512 => unsafe { x86::avx512::gemm_q8(a, m, r0, o) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Isa::Avx2 => unsafe { x86::avx2::gemm_q8(x, batch, m, r0, o) },
+            Isa::Avx2 => unsafe { x86::avx2::gemm_q8(a, m, r0, o) },
             _ => gemm_q8_scalar_block(x, batch, m, r0, o),
         },
     );

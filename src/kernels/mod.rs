@@ -137,8 +137,8 @@ pub(crate) fn check_len(op: &'static str, want: usize, got: usize) -> Result<()>
 
 /// Weight rows per parallel task at batch 1.
 const GEMV_ROWS: usize = 32;
-/// Weight rows per parallel task at batch ≥ 2 (a multiple of the 4-row micro-tile).
-const GEMM_ROWS: usize = 16;
+/// Weight rows per parallel task at batch ≥ 2 (a multiple of the 4-row and 6-row micro-tiles).
+const GEMM_ROWS: usize = 48;
 
 /// Runs a product over output rows: at batch 1 `gemv(r0, out_block)` on blocks of `out`; at
 /// batch ≥ 2 `gemm(r0, out_t_block)` on blocks of the transposed output (rows × batch), then

@@ -24,6 +24,8 @@ pub(crate) unsafe trait Simd: Copy {
     /// `LANES` f32.
     unsafe fn load(p: *const f32) -> Self::V;
     unsafe fn store(p: *mut f32, v: Self::V);
+    /// Stores the first `count ≤ LANES` lanes of `v`; writes nothing past them.
+    unsafe fn store_partial(p: *mut f32, v: Self::V, count: usize);
     /// `LANES` f16 values, converted.
     unsafe fn load_f16(p: *const u16) -> Self::V;
     /// `LANES` bf16 values, converted.
@@ -472,17 +474,21 @@ pub(crate) unsafe fn panel_gemm<S: Simd, const MR: usize>(
 /// batch` weight rows of `w` (row stride `cols`).
 ///
 /// # Safety
-/// CPU supports `S`; `x.len() == batch·cols`, `w.len() == rows·cols`, `out_t.len() ==
-/// rows·batch`.
+/// CPU supports `S`; `a` holds `batch·cols` activations (and, if packed, their transpose for
+/// `S::LANES`), `w.len() == rows·cols`, `out_t.len() == rows·batch`.
 #[inline(always)]
 pub(crate) unsafe fn gemm_direct<S: Simd, const MR: usize>(
-    x: &[f32],
-    batch: usize,
+    a: Acts<'_>,
     w: &[f32],
     cols: usize,
     out_t: &mut [f32],
 ) {
+    let (x, batch) = (a.x, a.batch);
     let rows = out_t.len().checked_div(batch).unwrap_or(0);
+    if a.is_packed() {
+        bcast_block::<S, InPlace>(a, rows, cols, out_t, Rows::InPlace(w));
+        return;
+    }
     for j in (0..rows).step_by(4) {
         let nr = (rows - j).min(4);
         let ot = &mut out_t[j * batch..(j + nr) * batch];
@@ -494,22 +500,25 @@ pub(crate) unsafe fn gemm_direct<S: Simd, const MR: usize>(
     }
 }
 
-/// Batch-N block with converted weights: `fill(j, k0, dst)` writes columns `k0..k0 +
-/// dst.len()` of block row `j` as f32; the panel (4 rows × [`KC`]) is reused across the whole
-/// batch.
+/// Batch-N block with converted weights: `src` writes pieces of its rows as f32 into a
+/// panel, which is reused across the whole batch.
 ///
 /// # Safety
-/// CPU supports `S`; `x.len() == batch·cols`, `out_t.len() == rows·batch`, and `fill` writes
-/// only into `dst`.
+/// CPU supports `S`; `a` as in [`gemm_direct`], `out_t.len() == rows·batch`, and `src` has
+/// the block's rows over `cols` columns.
 #[inline(always)]
-pub(crate) unsafe fn gemm_panel<S: Simd, const MR: usize>(
-    x: &[f32],
-    batch: usize,
+pub(crate) unsafe fn gemm_panel<S: Simd, const MR: usize, P: PanelRows>(
+    a: Acts<'_>,
     cols: usize,
     out_t: &mut [f32],
-    mut fill: impl FnMut(usize, usize, &mut [f32]),
+    src: &P,
 ) {
+    let (x, batch) = (a.x, a.batch);
     let rows = out_t.len().checked_div(batch).unwrap_or(0);
+    if a.is_packed() {
+        bcast_block::<S, P>(a, rows, cols, out_t, Rows::Converted(src));
+        return;
+    }
     let mut panel = vec![0.0f32; 4 * KC];
     for j in (0..rows).step_by(4) {
         let nr = (rows - j).min(4);
@@ -517,7 +526,7 @@ pub(crate) unsafe fn gemm_panel<S: Simd, const MR: usize>(
         for k0 in (0..cols.max(1)).step_by(KC) {
             let kc = (cols - k0).min(KC);
             for (jj, p) in panel.chunks_exact_mut(KC).take(nr).enumerate() {
-                fill(j + jj, k0, &mut p[..kc]);
+                src.fill::<S>(j + jj, k0, &mut p[..kc]);
             }
             let xp = x.as_ptr().add(k0);
             panel_gemm::<S, MR>(xp, cols, batch, panel.as_ptr(), KC, nr, kc, ot, k0 == 0);
@@ -525,23 +534,217 @@ pub(crate) unsafe fn gemm_panel<S: Simd, const MR: usize>(
     }
 }
 
-/// Splits columns `k0..k0 + len` into the pieces of each scale group: calls
-/// `f(group_index, start_col, end_col)`.
+/// Columns per step of the broadcast kernel: a `KB × 2·LANES` slab of the packed activations
+/// and the block's converted `rows × KB` panel stay in L1 together.
+pub(crate) const KB: usize = 128;
+/// Weight rows per broadcast tile.
+pub(crate) const MRB: usize = 6;
+/// Vectors of batch per broadcast tile.
+const NVB: usize = 2;
+
+/// The activations of a batch-N product: `x` (batch × cols) and, when the batch fills at
+/// least one vector, its transpose packed as (cols × `bp`) with the batch padded with zeros
+/// to `bp`, a multiple of the path's lanes (empty otherwise).
+#[derive(Clone, Copy)]
+pub(crate) struct Acts<'a> {
+    pub(crate) x: &'a [f32],
+    pub(crate) batch: usize,
+    pub(crate) xt: &'a [f32],
+    pub(crate) bp: usize,
+}
+
+impl<'a> Acts<'a> {
+    /// Whether the broadcast kernel runs (the transpose is packed).
+    #[inline(always)]
+    pub(crate) fn is_packed(&self) -> bool {
+        !self.xt.is_empty()
+    }
+}
+
+/// The packed transpose of `x` (batch × cols) for a path of `lanes` f32 lanes, and its row
+/// length `bp`: empty (and `bp = 0`) on the scalar path or when the batch is below one vector.
+pub(crate) fn pack_transpose(
+    x: &[f32],
+    batch: usize,
+    cols: usize,
+    lanes: usize,
+) -> (Vec<f32>, usize) {
+    if lanes == 0 || batch < lanes || cols == 0 {
+        return (Vec::new(), 0);
+    }
+    let bp = batch.div_ceil(lanes) * lanes;
+    let mut xt = vec![0.0f32; cols * bp];
+    const B: usize = 64;
+    for c0 in (0..cols).step_by(B) {
+        let c1 = (c0 + B).min(cols);
+        for (i, row) in x.chunks_exact(cols).enumerate() {
+            for (c, &v) in row[c0..c1].iter().enumerate() {
+                xt[(c0 + c) * bp + i] = v;
+            }
+        }
+    }
+    (xt, bp)
+}
+
+/// Where [`bcast_block`] reads weight rows: f32 rows in place (row stride `cols`), or rows
+/// converted [`KB`] columns at a time into a panel.
+enum Rows<'a, P> {
+    InPlace(&'a [f32]),
+    Converted(&'a P),
+}
+
+/// The [`PanelRows`] of f32 weights read in place (never asked to convert).
+struct InPlace;
+
+impl PanelRows for InPlace {
+    #[inline(always)]
+    unsafe fn fill<S: Simd>(&self, _j: usize, _k0: usize, dst: &mut [f32]) {
+        dst.fill(0.0);
+    }
+}
+
+/// The packed batch-N loop over a block of `rows` weight rows: for each step of [`KB`]
+/// columns (converting the block's rows into a panel first, if they are not f32), for each
+/// tile of `2·LANES` batch columns (its slab of the packed activations stays in L1), for each
+/// [`MRB`] rows: [`bcast_tile`].
+///
+/// # Safety
+/// CPU supports `S`; `a` is packed; in-place rows hold `rows·cols` values, converted ones
+/// `rows` rows of `cols`; `out_t.len() == rows·batch`.
+#[inline(always)]
+unsafe fn bcast_block<S: Simd, P: PanelRows>(
+    a: Acts<'_>,
+    rows: usize,
+    cols: usize,
+    out_t: &mut [f32],
+    src: Rows<'_, P>,
+) {
+    let l = S::LANES;
+    let out = out_t.as_mut_ptr();
+    let mut panel = match src {
+        Rows::InPlace(_) => Vec::new(),
+        Rows::Converted(_) => vec![0.0f32; rows * KB],
+    };
+    for k0 in (0..cols).step_by(KB) {
+        let kc = (cols - k0).min(KB);
+        let (base, stride) = match src {
+            Rows::InPlace(w) => (w.as_ptr().add(k0), cols),
+            Rows::Converted(p) => {
+                for (j, dst) in panel.chunks_exact_mut(KB).enumerate() {
+                    p.fill::<S>(j, k0, &mut dst[..kc]);
+                }
+                (panel.as_ptr(), KB)
+            }
+        };
+        let mut i = 0;
+        while i < a.batch {
+            let nb = (a.batch - i).min(NVB * l);
+            let xt = a.xt.as_ptr().add(k0 * a.bp + i);
+            for j in (0..rows).step_by(MRB) {
+                let mr = (rows - j).min(MRB);
+                let wr: [*const f32; MRB] =
+                    std::array::from_fn(|r| base.add((j + if r < mr { r } else { 0 }) * stride));
+                let o = out.add(j * a.batch + i);
+                bcast_tile::<S>(wr, mr, kc, xt, a.bp, o, a.batch, nb, k0 == 0);
+            }
+            i += NVB * l;
+        }
+    }
+}
+
+/// One tile: `out[r, v] (+)= Σ_{t<kc} w[r][t]·xt[t, v]` for `mr ≤ MRB` weight rows (row
+/// pointers `wr`; unused ones repeat a valid row) and `nb ≤ 2·LANES` batch columns of the
+/// packed activations `xt` (row stride `ldx`); overwrites when `first`, accumulates after.
+/// `out` has row stride `ldo`.
+///
+/// # Safety
+/// CPU supports `S`; each `wr[r]` readable for `kc` values; `xt` readable for `kc` rows of
+/// `⌈nb/LANES⌉·LANES` values; `out` holds `mr` rows of `nb` values.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn bcast_tile<S: Simd>(
+    wr: [*const f32; MRB],
+    mr: usize,
+    kc: usize,
+    xt: *const f32,
+    ldx: usize,
+    out: *mut f32,
+    ldo: usize,
+    nb: usize,
+    first: bool,
+) {
+    let l = S::LANES;
+    let mut acc = [[S::zero(); NVB]; MRB];
+    for t in 0..kc {
+        let xrow = xt.add(t * ldx);
+        let x0 = S::load(xrow);
+        // With more than LANES batch columns left, the row has ≥ 2·LANES of them (bp and the
+        // tile start are multiples of LANES), so the second vector lies inside it.
+        let x1 = if nb > l {
+            S::load(xrow.add(l))
+        } else {
+            S::zero()
+        };
+        for r in 0..MRB {
+            let b = S::splat(*wr[r].add(t));
+            acc[r][0] = S::fmadd(b, x0, acc[r][0]);
+            acc[r][1] = S::fmadd(b, x1, acc[r][1]);
+        }
+    }
+    for (r, ar) in acc.iter().enumerate().take(mr) {
+        for (v, &av) in ar.iter().enumerate() {
+            let off = v * l;
+            if off >= nb {
+                break;
+            }
+            let cnt = (nb - off).min(l);
+            let o = out.add(r * ldo + off);
+            let val = if first {
+                av
+            } else if cnt == l {
+                S::add(av, S::load(o))
+            } else {
+                S::add(av, S::load_partial(o, cnt))
+            };
+            if cnt == l {
+                S::store(o, val);
+            } else {
+                S::store_partial(o, val, cnt);
+            }
+        }
+    }
+}
+
+/// The pieces of columns `k0..k0 + len` that lie in one scale group each:
+/// `(group_index, start_col, end_col)`.
 #[inline(always)]
 pub(crate) fn group_pieces(
     k0: usize,
     len: usize,
     group: usize,
-    mut f: impl FnMut(usize, usize, usize),
-) {
+) -> impl Iterator<Item = (usize, usize, usize)> {
     let end = k0 + len;
     let mut c = k0;
-    while c < end {
-        let g = c / group;
-        let stop = ((g + 1) * group).min(end);
-        f(g, c, stop);
-        c = stop;
-    }
+    std::iter::from_fn(move || {
+        (c < end).then(|| {
+            let g = c / group;
+            let stop = ((g + 1) * group).min(end);
+            let piece = (g, c, stop);
+            c = stop;
+            piece
+        })
+    })
+}
+
+/// Weight rows converted to f32 a piece at a time for the batch-N kernels. A trait rather
+/// than a closure: closures do not inherit the target features of the function they are
+/// written in, so SIMD code inside one compiles to out-of-line calls (measured 3× slower).
+pub(crate) trait PanelRows {
+    /// Writes columns `k0..k0 + dst.len()` of block row `j` as f32.
+    ///
+    /// # Safety
+    /// CPU supports `S`; the row and the columns exist.
+    unsafe fn fill<S: Simd>(&self, j: usize, k0: usize, dst: &mut [f32]);
 }
 
 /// `Σ x_k` with eight vector accumulators (the bandwidth probe: one stream, no weights).

@@ -32,6 +32,10 @@ unsafe impl Simd for Avx2 {
         _mm256_storeu_ps(p, v)
     }
     #[inline(always)]
+    unsafe fn store_partial(p: *mut f32, v: __m256, count: usize) {
+        _mm256_maskstore_ps(p, lanes_below(count), v)
+    }
+    #[inline(always)]
     unsafe fn load_f16(p: *const u16) -> __m256 {
         _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
     }

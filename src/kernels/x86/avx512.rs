@@ -32,6 +32,10 @@ unsafe impl Simd for Avx512 {
         _mm512_storeu_ps(p, v)
     }
     #[inline(always)]
+    unsafe fn store_partial(p: *mut f32, v: __m512, count: usize) {
+        _mm512_mask_storeu_ps(p, mask16(count), v)
+    }
+    #[inline(always)]
     unsafe fn load_f16(p: *const u16) -> __m512 {
         _mm512_cvtph_ps(_mm256_loadu_si256(p.cast()))
     }

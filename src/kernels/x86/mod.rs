@@ -17,6 +17,7 @@ macro_rules! float_wrappers {
         use half::{bf16, f16};
 
         use crate::kernels::blocks::{self, Q4, Q8};
+        use crate::kernels::simd::Acts;
         use crate::kernels::sparse as sp;
 
         /// Batch-1 f32/f16/bf16 block; see [`blocks::gemv_t`].
@@ -54,42 +55,39 @@ macro_rules! float_wrappers {
         /// The CPU has this path's features; the lengths of [`blocks::gemm_t`].
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn gemm_f32(
-            x: &[f32],
-            batch: usize,
+            a: Acts<'_>,
             w: &[f32],
             cols: usize,
             r0: usize,
             o: &mut [f32],
         ) {
-            blocks::gemm_t::<$S, $MR, f32>(x, batch, w, cols, r0, o)
+            blocks::gemm_t::<$S, $MR, f32>(a, w, cols, r0, o)
         }
 
         /// # Safety
         /// As [`gemm_f32`].
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn gemm_f16(
-            x: &[f32],
-            batch: usize,
+            a: Acts<'_>,
             w: &[f16],
             cols: usize,
             r0: usize,
             o: &mut [f32],
         ) {
-            blocks::gemm_t::<$S, $MR, f16>(x, batch, w, cols, r0, o)
+            blocks::gemm_t::<$S, $MR, f16>(a, w, cols, r0, o)
         }
 
         /// # Safety
         /// As [`gemm_f32`].
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn gemm_bf16(
-            x: &[f32],
-            batch: usize,
+            a: Acts<'_>,
             w: &[bf16],
             cols: usize,
             r0: usize,
             o: &mut [f32],
         ) {
-            blocks::gemm_t::<$S, $MR, bf16>(x, batch, w, cols, r0, o)
+            blocks::gemm_t::<$S, $MR, bf16>(a, w, cols, r0, o)
         }
 
         /// # Safety
@@ -102,8 +100,8 @@ macro_rules! float_wrappers {
         /// # Safety
         /// The CPU has this path's features; the lengths of [`blocks::gemm_q8`].
         #[target_feature(enable = $feat)]
-        pub(crate) unsafe fn gemm_q8(x: &[f32], batch: usize, m: Q8<'_>, r0: usize, o: &mut [f32]) {
-            blocks::gemm_q8::<$S, $MR>(x, batch, m, r0, o)
+        pub(crate) unsafe fn gemm_q8(a: Acts<'_>, m: Q8<'_>, r0: usize, o: &mut [f32]) {
+            blocks::gemm_q8::<$S, $MR>(a, m, r0, o)
         }
 
         /// # Safety
@@ -122,8 +120,8 @@ macro_rules! float_wrappers {
         /// # Safety
         /// The CPU has this path's features; the lengths of [`blocks::gemm_q4`].
         #[target_feature(enable = $feat)]
-        pub(crate) unsafe fn gemm_q4(x: &[f32], batch: usize, m: Q4<'_>, r0: usize, o: &mut [f32]) {
-            blocks::gemm_q4::<$S, $MR>(x, batch, m, r0, o)
+        pub(crate) unsafe fn gemm_q4(a: Acts<'_>, m: Q4<'_>, r0: usize, o: &mut [f32]) {
+            blocks::gemm_q4::<$S, $MR>(a, m, r0, o)
         }
 
         /// Sparse rows with f32 values; see [`sp::csr_rows`].
