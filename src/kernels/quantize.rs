@@ -75,17 +75,22 @@ fn check_params(scale: f32, zero: i32) -> Result<()> {
 /// `out[i] = clamp(round(x[i]/scale) + zero, −128, 127)` (see the module docs); `scale` must be
 /// positive and finite, `zero` in `[−128, 127]`, `out` as long as `x`. Runs on [`Isa::best`].
 pub fn quantize_i8(x: &[f32], scale: f32, zero: i32, out: &mut [i8]) -> Result<()> {
-    quantize_i8_on(Isa::best(), x, scale, zero, out)
+    quantize_i8_impl(Isa::best(), x, scale, zero, out)
 }
 
 /// [`quantize_i8`] on a chosen path (an error if the CPU lacks it).
 pub fn quantize_i8_on(isa: Isa, x: &[f32], scale: f32, zero: i32, out: &mut [i8]) -> Result<()> {
-    let isa = isa.check()?;
+    quantize_i8_impl(isa.check()?, x, scale, zero, out)
+}
+
+/// [`quantize_i8_on`] on a path known to be available.
+fn quantize_i8_impl(isa: Isa, x: &[f32], scale: f32, zero: i32, out: &mut [i8]) -> Result<()> {
     check_len("quantize_i8 out", x.len(), out.len())?;
     check_params(scale, zero)?;
     match isa.float_family() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa` was checked available; out.len() == x.len().
+        // SAFETY: `isa` is available (checked by `quantize_i8_on` or returned by `Isa::best`);
+        // out.len() == x.len().
         Isa::Avx512 => unsafe { x86::quantize::quantize_avx512(x, scale, zero, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.

@@ -18,6 +18,8 @@
 //!
 //!   which is `Σ_k s_x(q_x − z_x)·s_w(q_w − z_w) + b` computed in integers.
 
+use std::cell::RefCell;
+
 use half::{bf16, f16};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
@@ -262,18 +264,42 @@ impl QuantLinear {
     }
 
     /// The int8 × int8 path (see the module docs).
+    ///
+    /// The codes, parameters and i32 accumulators live in a per-thread scratch reused across
+    /// calls (a fresh one if the thread's is already in use), so a batch-1 forward allocates
+    /// only its output.
     fn integer(&self, w: &Int8Weight, plan: &IntPlan, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        thread_local! {
+            static SCRATCH: RefCell<Scratch> = RefCell::default();
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => self.integer_in(w, plan, x, &mut s),
+            Err(_) => self.integer_in(w, plan, x, &mut Scratch::default()),
+        })
+    }
+
+    /// [`QuantLinear::integer`] with its buffers.
+    fn integer_in(
+        &self,
+        w: &Int8Weight,
+        plan: &IntPlan,
+        x: ArrayView2<f32>,
+        scratch: &mut Scratch,
+    ) -> Result<Array2<f32>> {
         let (batch, k) = x.dim();
         let n = w.layout().rows;
-        let mut qx = vec![0i8; batch * k];
-        let mut px = Vec::with_capacity(batch);
-        self.quantize_rows(x, &mut qx, &mut px)?;
+        let Scratch { qx, px, acc } = scratch;
+        qx.clear();
+        qx.resize(batch * k, 0);
+        px.clear();
+        self.quantize_rows(x, qx, px)?;
         let mut y = Array2::<f32>::zeros((batch, n));
         let out = y
             .as_slice_mut()
             .ok_or_else(|| Error::Format("QuantLinear output layout".into()))?;
-        let mut acc = vec![0i32; batch * n];
-        gemm_i8_i32(&qx, w.codes(), batch, n, k, &mut acc)?;
+        acc.clear();
+        acc.resize(batch * n, 0);
+        gemm_i8_i32(qx, w.codes(), batch, n, k, acc)?;
         let bias = self.bias.as_slice().unwrap_or(&[]);
         for (i, (yrow, arow)) in out.chunks_mut(n).zip(acc.chunks(n)).enumerate() {
             let xi = &qx[i * k..(i + 1) * k];
@@ -281,14 +307,18 @@ impl QuantLinear {
             if plan.narrow {
                 // |a| ≤ k·255² < 2³¹: the wrapping i32 arithmetic below is exact.
                 let sum_x: i32 = xi.iter().map(|&v| i32::from(v)).sum();
-                let cols = yrow.iter_mut().zip(arow).zip(&plan.scale);
-                for (((y, &a), &sw), (&zw, (&c, &b))) in
-                    cols.zip(plan.zero.iter().zip(plan.corr.iter().zip(bias)))
-                {
-                    let a = a
-                        .wrapping_sub(zw.wrapping_mul(sum_x))
-                        .wrapping_add(zx.wrapping_mul(c));
-                    *y = (sx * sw) * a as f32 + b;
+                let (sw, zw, corr, b) = (
+                    &plan.scale[..n],
+                    &plan.zero[..n],
+                    &plan.corr[..n],
+                    &bias[..n],
+                );
+                let (yrow, arow) = (&mut yrow[..n], &arow[..n]);
+                for j in 0..n {
+                    let a = arow[j]
+                        .wrapping_sub(zw[j].wrapping_mul(sum_x))
+                        .wrapping_add(zx.wrapping_mul(corr[j]));
+                    yrow[j] = (sx * sw[j]) * a as f32 + b[j];
                 }
             } else {
                 let sum_x: i64 = xi.iter().map(|&v| i64::from(v)).sum();
@@ -303,6 +333,17 @@ impl QuantLinear {
         }
         Ok(y)
     }
+}
+
+/// Reusable buffers of the int8 × int8 path.
+#[derive(Default)]
+struct Scratch {
+    /// Input codes (batch × in).
+    qx: Vec<i8>,
+    /// One `QParams` per input row.
+    px: Vec<QParams>,
+    /// i32 products (batch × out).
+    acc: Vec<i32>,
 }
 
 /// Per-output constants of the int8 × int8 path, computed once when the layer is built.

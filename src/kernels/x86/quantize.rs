@@ -31,7 +31,8 @@ pub(crate) unsafe fn range_avx512(x: &[f32]) -> Option<(f32, f32)> {
         bad |= _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(_mm512_abs_ps(v), inf);
         i += 16;
     }
-    (bad == 0).then(|| (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi)))
+    let (lo, hi) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+    (bad == 0).then_some((lo, hi))
 }
 
 /// As [`range_avx512`], 8 lanes, the tail scalar.
@@ -88,7 +89,7 @@ pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero: i32, out: &mut
     let (qmin, qmax) = (_mm512_set1_ps(-128.0), _mm512_set1_ps(127.0));
     let half = _mm512_set1_ps(0.5);
     let one = _mm512_set1_ps(1.0);
-    let sign = _mm512_castsi512_ps(_mm512_set1_epi32(i32::MIN));
+    let zero_f = _mm512_setzero_ps();
     let (p, o) = (x.as_ptr(), out.as_mut_ptr());
     let mut i = 0;
     while i < x.len() {
@@ -103,8 +104,10 @@ pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero: i32, out: &mut
         let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
         let frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
         let away = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(frac, half);
-        let step = _mm512_or_ps(_mm512_and_ps(v, sign), one);
-        let r = _mm512_mask_add_ps(t, away, t, step);
+        let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero_f);
+        // (Masks, not `_mm512_and_ps`/`_mm512_or_ps`: those need AVX-512 DQ.)
+        let r = _mm512_mask_add_ps(t, away & !neg, t, one);
+        let r = _mm512_mask_sub_ps(r, away & neg, r, one);
         // NaN → 0 (the scalar `NaN as i32`), so the code is `zero`.
         let r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(r, r), r);
         let y = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, z), qmin), qmax);
