@@ -44,6 +44,7 @@ pub mod float;
 pub mod int4;
 pub mod int8;
 mod par;
+pub mod quantize;
 mod simd;
 pub mod sparse;
 #[cfg(target_arch = "x86_64")]

@@ -18,15 +18,17 @@
 //!
 //!   which is `Σ_k s_x(q_x − z_x)·s_w(q_w − z_w) + b` computed in integers.
 
+use std::cell::RefCell;
+
 use half::{bf16, f16};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-use super::affine::{choose_params, quantize, QParams};
+use super::affine::{choose_params, QParams};
 use super::int4::Int4Weight;
 use super::int8::Int8Weight;
 use super::scheme::{Granularity, IntScheme};
 use crate::error::{check_finite, Error, Result};
-use crate::kernels::{float, int8::gemm_i8_i32};
+use crate::kernels::{float, int8::gemm_i8_i32, quantize as kq};
 use crate::nn::LinearLayer;
 
 /// The activation scheme of integer inference: int8, asymmetric, one scale per row or tensor.
@@ -125,6 +127,8 @@ pub struct QuantLinear {
     weight: QuantWeight,
     bias: Array1<f32>,
     act: ActQuant,
+    /// The int8 × int8 constants (`Some` exactly when activations are quantized).
+    plan: Option<IntPlan>,
 }
 
 impl QuantLinear {
@@ -174,7 +178,18 @@ impl QuantLinear {
                 ));
             }
         }
-        Ok(QuantLinear { weight, bias, act })
+        let plan = match (&weight, act) {
+            (QuantWeight::Int8(w), ActQuant::Dynamic | ActQuant::Static(_)) => {
+                Some(IntPlan::new(w))
+            }
+            _ => None,
+        };
+        Ok(QuantLinear {
+            weight,
+            bias,
+            act,
+            plan,
+        })
     }
 
     /// The weights.
@@ -209,55 +224,163 @@ impl QuantLinear {
 
     /// Quantizes the input rows to int8: codes, one `QParams` per row.
     pub fn quantize_input(&self, x: ArrayView2<f32>) -> Result<(Vec<i8>, Vec<QParams>)> {
-        let mut codes = Vec::with_capacity(x.len());
+        let mut codes = vec![0i8; x.len()];
         let mut params = Vec::with_capacity(x.nrows());
-        for row in x.rows() {
-            check_finite(row.iter(), || "QuantLinear input".into())?;
-            let p = match self.act {
-                ActQuant::Static(p) => p,
-                _ => {
-                    let (lo, hi) = row
-                        .iter()
-                        .fold((0.0f32, 0.0f32), |(l, h), &v| (l.min(v), h.max(v)));
-                    choose_params(lo, hi, ACTIVATION_SCHEME)?
-                }
-            };
-            codes.extend(row.iter().map(|&v| quantize(v, p, -128, 127) as i8));
-            params.push(p);
-        }
+        self.quantize_rows(x, &mut codes, &mut params)?;
         Ok((codes, params))
     }
 
+    /// [`QuantLinear::quantize_input`] into `codes` (batch × in) and `params` (pushed, one per
+    /// row): one pass for the finiteness check and the min-max, one for the codes, both on the
+    /// SIMD kernels of [`crate::kernels::quantize`] (bit-identical to [`crate::quant::quantize`]).
+    fn quantize_rows(
+        &self,
+        x: ArrayView2<f32>,
+        codes: &mut [i8],
+        params: &mut Vec<QParams>,
+    ) -> Result<()> {
+        let x = x.as_standard_layout();
+        let k = x.ncols();
+        let data = x.as_slice().unwrap_or(&[]);
+        if k == 0 {
+            params.extend((0..x.nrows()).map(|_| QParams {
+                scale: 1.0,
+                zero: 0,
+            }));
+            return Ok(());
+        }
+        for (row, out) in data.chunks_exact(k).zip(codes.chunks_exact_mut(k)) {
+            let Some((lo, hi)) = kq::range_f32(row) else {
+                return Err(Error::NonFinite("QuantLinear input".into()));
+            };
+            let p = match self.act {
+                ActQuant::Static(p) => p,
+                _ => choose_params(lo, hi, ACTIVATION_SCHEME)?,
+            };
+            kq::quantize_i8(row, p.scale, p.zero, out)?;
+            params.push(p);
+        }
+        Ok(())
+    }
+
     /// The int8 × int8 path (see the module docs).
-    fn integer(&self, w: &Int8Weight, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+    ///
+    /// The codes, parameters and i32 accumulators live in a per-thread scratch reused across
+    /// calls (a fresh one if the thread's is already in use), so a batch-1 forward allocates
+    /// only its output.
+    fn integer(&self, w: &Int8Weight, plan: &IntPlan, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        thread_local! {
+            static SCRATCH: RefCell<Scratch> = RefCell::default();
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => self.integer_in(w, plan, x, &mut s),
+            Err(_) => self.integer_in(w, plan, x, &mut Scratch::default()),
+        })
+    }
+
+    /// [`QuantLinear::integer`] with its buffers.
+    fn integer_in(
+        &self,
+        w: &Int8Weight,
+        plan: &IntPlan,
+        x: ArrayView2<f32>,
+        scratch: &mut Scratch,
+    ) -> Result<Array2<f32>> {
         let (batch, k) = x.dim();
         let n = w.layout().rows;
-        let (qx, px) = self.quantize_input(x)?;
-        let mut acc = vec![0i32; batch * n];
-        gemm_i8_i32(&qx, w.codes(), batch, n, k, &mut acc)?;
-        // y[i, j] = s_x,i · s_w,j · (acc − z_w,j·Σx_i − z_x,i·Σw_j + k·z_x,i·z_w,j) + b_j, with
-        // the per-column terms looked up once per column rather than once per output.
-        let per_tensor = w.layout().per_tensor;
-        let at = |j: usize| if per_tensor { 0 } else { j };
-        let col_scale: Vec<f32> = (0..n).map(|j| w.scales()[at(j)]).collect();
-        let col_zero: Vec<i64> = (0..n)
-            .map(|j| w.zeros().get(at(j)).map_or(0, |&z| i64::from(z)))
-            .collect();
+        let Scratch { qx, px, acc } = scratch;
+        qx.clear();
+        qx.resize(batch * k, 0);
+        px.clear();
+        self.quantize_rows(x, qx, px)?;
+        let mut y = Array2::<f32>::zeros((batch, n));
+        let out = y
+            .as_slice_mut()
+            .ok_or_else(|| Error::Format("QuantLinear output layout".into()))?;
+        acc.clear();
+        acc.resize(batch * n, 0);
+        gemm_i8_i32(qx, w.codes(), batch, n, k, acc)?;
         let bias = self.bias.as_slice().unwrap_or(&[]);
-        let mut out = vec![0.0f32; batch * n];
         for (i, (yrow, arow)) in out.chunks_mut(n).zip(acc.chunks(n)).enumerate() {
-            let sum_x: i64 = qx[i * k..(i + 1) * k].iter().map(|&v| i64::from(v)).sum();
-            let (sx, zx) = (px[i].scale, i64::from(px[i].zero));
-            for (j, (y, &a)) in yrow.iter_mut().zip(arow).enumerate() {
-                let zw = col_zero[j];
-                let a = i64::from(a) - zw * sum_x - zx * i64::from(w.row_sums()[j])
-                    + k as i64 * zx * zw;
-                *y = (sx * col_scale[j]) * a as f32 + bias[j];
+            let xi = &qx[i * k..(i + 1) * k];
+            let (sx, zx) = (px[i].scale, px[i].zero);
+            if plan.narrow {
+                // |a| ≤ k·255² < 2³¹: the wrapping i32 arithmetic below is exact.
+                let sum_x: i32 = xi.iter().map(|&v| i32::from(v)).sum();
+                let (sw, zw, corr, b) = (
+                    &plan.scale[..n],
+                    &plan.zero[..n],
+                    &plan.corr[..n],
+                    &bias[..n],
+                );
+                let (yrow, arow) = (&mut yrow[..n], &arow[..n]);
+                for j in 0..n {
+                    let a = arow[j]
+                        .wrapping_sub(zw[j].wrapping_mul(sum_x))
+                        .wrapping_add(zx.wrapping_mul(corr[j]));
+                    yrow[j] = (sx * sw[j]) * a as f32 + b[j];
+                }
+            } else {
+                let sum_x: i64 = xi.iter().map(|&v| i64::from(v)).sum();
+                let zx = i64::from(zx);
+                for (j, (y, &a)) in yrow.iter_mut().zip(arow).enumerate() {
+                    let zw = i64::from(plan.zero[j]);
+                    let a = i64::from(a) - zw * sum_x - zx * i64::from(w.row_sums()[j])
+                        + k as i64 * zx * zw;
+                    *y = (sx * plan.scale[j]) * a as f32 + bias[j];
+                }
             }
         }
-        let y =
-            Array2::from_shape_vec((batch, n), out).map_err(|e| Error::Format(e.to_string()))?;
         Ok(y)
+    }
+}
+
+/// Reusable buffers of the int8 × int8 path.
+#[derive(Default)]
+struct Scratch {
+    /// Input codes (batch × in).
+    qx: Vec<i8>,
+    /// One `QParams` per input row.
+    px: Vec<QParams>,
+    /// i32 products (batch × out).
+    acc: Vec<i32>,
+}
+
+/// Per-output constants of the int8 × int8 path, computed once when the layer is built.
+#[derive(Debug, Clone, PartialEq)]
+struct IntPlan {
+    /// `s_w` of each output.
+    scale: Vec<f32>,
+    /// `z_w` of each output.
+    zero: Vec<i32>,
+    /// `k·z_w − Σ_k q_w` of each output, wrapping in i32 (used only when `narrow`), so that
+    /// `a = acc − z_w·Σq_x + z_x·corr`.
+    corr: Vec<i32>,
+    /// `k·255² < 2³¹`: every `a` fits in i32 and wrapping i32 arithmetic is exact.
+    narrow: bool,
+}
+
+impl IntPlan {
+    fn new(w: &Int8Weight) -> Self {
+        let layout = w.layout();
+        let at = |j: usize| if layout.per_tensor { 0 } else { j };
+        let k = layout.cols;
+        let scale: Vec<f32> = (0..layout.rows).map(|j| w.scales()[at(j)]).collect();
+        let zero: Vec<i32> = (0..layout.rows)
+            .map(|j| w.zeros().get(at(j)).map_or(0, |&z| i32::from(z)))
+            .collect();
+        let corr = zero
+            .iter()
+            .zip(w.row_sums())
+            .map(|(&z, &s)| (k as i32).wrapping_mul(z).wrapping_sub(s))
+            .collect();
+        let narrow = (k as u64) * 255 * 255 < 1 << 31;
+        IntPlan {
+            scale,
+            zero,
+            corr,
+            narrow,
+        }
     }
 }
 
@@ -270,7 +393,9 @@ impl LinearLayer for QuantLinear {
         if let (QuantWeight::Int8(w), ActQuant::Dynamic | ActQuant::Static(_)) =
             (&self.weight, self.act)
         {
-            return self.integer(w, x);
+            if let Some(plan) = &self.plan {
+                return self.integer(w, plan, x);
+            }
         }
         if let QuantWeight::F32(w) = &self.weight {
             if x.nrows() != 1 || !w.is_standard_layout() {
