@@ -411,3 +411,17 @@ fn results_do_not_depend_on_the_thread_count() {
     }
     assert!(with_threads(0, || ()).is_err());
 }
+
+#[test]
+fn bandwidth_probe_sums_like_the_scalar_reference() {
+    let mut rng = StdRng::seed_from_u64(21);
+    for n in [0usize, 1, 31, 127, 128, 1000, (1 << 20) + 77] {
+        let x = floats(n, &mut rng);
+        let want: f64 = x.iter().map(|&v| f64::from(v)).sum();
+        let mag: f64 = x.iter().map(|&v| f64::from(v.abs())).sum::<f64>() + 1.0;
+        for isa in paths() {
+            let got = f64::from(shrink::kernels::sum_f32_on(isa, &x).unwrap());
+            assert!((got - want).abs() <= 1e-5 * mag, "{} n={n}", isa.name());
+        }
+    }
+}
