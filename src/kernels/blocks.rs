@@ -189,9 +189,22 @@ pub(crate) unsafe fn gemv_q4<S: Simd>(
     r0: usize,
     out: &mut [f32],
 ) {
-    for (j, o) in out.iter_mut().enumerate() {
+    let quads = out.len() / 4;
+    for q in 0..quads {
+        let rs: [_; 4] = std::array::from_fn(|r| m.row(r0 + 4 * q + r));
+        let got = simd::row_q4_split::<S, 4>(
+            xs,
+            rs.map(|r| r.0),
+            rs.map(|r| r.1),
+            rs.map(|r| r.2),
+            gsum,
+            m.layout.group,
+        );
+        out[4 * q..4 * q + 4].copy_from_slice(&got);
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(4 * quads) {
         let (row, s, z) = m.row(r0 + j);
-        *o = simd::row_q4_split::<S>(xs, row, s, z, gsum, m.layout.group);
+        *o = simd::row_q4_split::<S, 1>(xs, [row], [s], [z], gsum, m.layout.group)[0];
     }
 }
 

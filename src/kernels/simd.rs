@@ -276,73 +276,72 @@ pub(crate) unsafe fn row_q8<S: Simd>(
 /// `Σ_g s_g·(Σ_{k∈g} x_k·u_k − z_g·Σ_{k∈g} x_k)`, with the group sums `gsum` of `x` computed once
 /// per call.
 ///
+/// `R` rows at once (each activation group feeds `R` rows; `R` weight streams in flight).
+/// (Indexed loops over the `R` rows: iterator closures would not inherit target features.)
+///
 /// # Safety
-/// CPU supports `S`; `row.len() == xs.len()/2`, `group` is a multiple of `2·LANES` dividing
-/// `xs.len()`, `scales`, `gsum` (and `zeros`, if not empty) have one entry per group.
+/// CPU supports `S`; each `rows[r].len() == xs.len()/2`, `group` is a multiple of `2·LANES`
+/// dividing `xs.len()`, each `scales[r]`, `gsum` (and `zeros[r]`, if not empty) have one entry
+/// per group.
 #[inline(always)]
-pub(crate) unsafe fn row_q4_split<S: Simd>(
+#[allow(clippy::needless_range_loop)]
+pub(crate) unsafe fn row_q4_split<S: Simd, const R: usize>(
     xs: &[f32],
-    row: &[u8],
-    scales: &[f16],
-    zeros: &[u8],
+    rows: [&[u8]; R],
+    scales: [&[f16]; R],
+    zeros: [&[u8]; R],
     gsum: &[f32],
     group: usize,
-) -> f32 {
+) -> [f32; R] {
     const CHUNK: usize = 64;
     let l = S::LANES;
-    let (xp, bp) = (xs.as_ptr(), row.as_ptr());
+    let xp = xs.as_ptr();
     let sym = S::splat(f32::from(super::int4::SYMMETRIC_ZERO));
-    let mut total = [S::zero(); 2];
-    let mut corr = S::zero();
-    let mut corr_tail = 0.0f32;
-    let mut sbuf = [0.0f32; CHUNK];
-    for g0 in (0..scales.len()).step_by(CHUNK) {
-        let n = (scales.len() - g0).min(CHUNK);
-        // The chunk's f16 scales to f32, LANES at a time, and its zero-point correction.
-        let mut p = 0;
-        while p + l <= n {
-            let s = S::load_f16(scales.as_ptr().add(g0 + p).cast());
-            S::store(sbuf.as_mut_ptr().add(p), s);
-            let z = if zeros.is_empty() {
-                sym
-            } else {
-                S::load_i8(zeros.as_ptr().add(g0 + p).cast())
-            };
-            corr = S::fmadd(S::mul(s, z), S::load(gsum.as_ptr().add(g0 + p)), corr);
-            p += l;
+    let n_groups = scales[0].len();
+    let mut total = [S::zero(); R];
+    let mut corr = [S::zero(); R];
+    let mut corr_tail = [0.0f32; R];
+    let mut sbuf = [[0.0f32; CHUNK]; R];
+    for g0 in (0..n_groups).step_by(CHUNK) {
+        let n = (n_groups - g0).min(CHUNK);
+        // Each row's f16 scales for the chunk to f32, LANES at a time, and its zero-point
+        // correction Σ s·z·Σx.
+        for r in 0..R {
+            let (sc, zr) = (scales[r], zeros[r]);
+            let mut p = 0;
+            while p + l <= n {
+                let s = S::load_f16(sc.as_ptr().add(g0 + p).cast());
+                S::store(sbuf[r].as_mut_ptr().add(p), s);
+                let z = if zr.is_empty() {
+                    sym
+                } else {
+                    S::load_i8(zr.as_ptr().add(g0 + p).cast())
+                };
+                corr[r] = S::fmadd(S::mul(s, z), S::load(gsum.as_ptr().add(g0 + p)), corr[r]);
+                p += l;
+            }
+            for q in p..n {
+                let s = sc[g0 + q].to_f32();
+                sbuf[r][q] = s;
+                let z = zr
+                    .get(g0 + q)
+                    .copied()
+                    .unwrap_or(super::int4::SYMMETRIC_ZERO);
+                corr_tail[r] += s * f32::from(z) * gsum[g0 + q];
+            }
         }
-        for q in p..n {
-            let s = scales[g0 + q].to_f32();
-            sbuf[q] = s;
-            let z = zeros
-                .get(g0 + q)
-                .copied()
-                .unwrap_or(super::int4::SYMMETRIC_ZERO);
-            corr_tail += s * f32::from(z) * gsum[g0 + q];
-        }
-        let mut q = 0;
-        while q + 2 <= n {
-            total[0] = S::fmadd(
-                q4_group_dot::<S>(xp, bp, group, g0 + q),
-                S::splat(sbuf[q]),
-                total[0],
-            );
-            total[1] = S::fmadd(
-                q4_group_dot::<S>(xp, bp, group, g0 + q + 1),
-                S::splat(sbuf[q + 1]),
-                total[1],
-            );
-            q += 2;
-        }
-        if q < n {
-            total[0] = S::fmadd(
-                q4_group_dot::<S>(xp, bp, group, g0 + q),
-                S::splat(sbuf[q]),
-                total[0],
-            );
+        for q in 0..n {
+            for r in 0..R {
+                let d = q4_group_dot::<S>(xp, rows[r].as_ptr(), group, g0 + q);
+                total[r] = S::fmadd(d, S::splat(sbuf[r][q]), total[r]);
+            }
         }
     }
-    S::hsum(S::add(total[0], total[1])) - (S::hsum(corr) + corr_tail)
+    let mut out = [0.0f32; R];
+    for r in 0..R {
+        out[r] = S::hsum(total[r]) - (S::hsum(corr[r]) + corr_tail[r]);
+    }
+    out
 }
 
 /// `Σ_{k∈g} xs_k·u_k` for group `g` of a row (see [`row_q4_split`]): two nibble vectors per
