@@ -31,7 +31,7 @@ use half::{bf16, f16};
 use ndarray::{Array1, Array2};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::ThreadPool;
-use shrink::kernels::{float, int4, int8, sum_f32_on, GroupLayout, Isa};
+use shrink::kernels::{float, int4, int8, sum_f32_on, w4a8, GroupLayout, Isa};
 use shrink::nn::TransformerBlock;
 use shrink::nn::{Activation, BlockConfig, Linear, LinearLayer, Mlp, NormPlacement};
 use shrink::quant::{ActivationMode, Calibration, Granularity, Ptq, QuantScheme, Quantizer};
@@ -198,6 +198,12 @@ fn gemv_cold(c: &mut Criterion) {
         for t in [1, 2] {
             cold(&mut g, "int4_g32", t, &copies, rows, |w, o| {
                 int4::gemm_q4_f32(&x, 1, w, &fm.s4, &[], g32, o).unwrap()
+            });
+        }
+        // The same weights against int8 activations (per 32 columns, quantized per call).
+        for t in [1, 2] {
+            cold(&mut g, "int4_g32_x_int8", t, &copies, rows, |w, o| {
+                w4a8::gemv_q4_i8(&x, w, &fm.s4, g32, o).unwrap()
             });
         }
         drop(copies);

@@ -47,6 +47,7 @@ mod par;
 pub mod quantize;
 mod simd;
 pub mod sparse;
+pub mod w4a8;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

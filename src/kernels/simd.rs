@@ -43,6 +43,8 @@ pub(crate) unsafe trait Simd: Copy {
     /// `LANES` bytes of packed int4 codes as (low nibbles, high nibbles), each `LANES` f32 in
     /// byte order: (columns 0, 2, 4, …; columns 1, 3, 5, …).
     unsafe fn load_u4_split(p: *const u8) -> (Self::V, Self::V);
+    /// A hint to fetch the cache line at `p` (any address: prefetches never fault).
+    unsafe fn prefetch(p: *const u8);
     /// `a·b + c`.
     unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
@@ -332,7 +334,11 @@ pub(crate) unsafe fn row_q4_split<S: Simd, const R: usize>(
         }
         for q in 0..n {
             for r in 0..R {
-                let d = q4_group_dot::<S>(xp, rows[r].as_ptr(), group, g0 + q);
+                let rp = rows[r].as_ptr();
+                // The same group R rows ahead (rows are contiguous): short rows outrun the
+                // hardware prefetcher.
+                S::prefetch(rp.wrapping_add((g0 + q) * group / 2 + R * rows[r].len()));
+                let d = q4_group_dot::<S>(xp, rp, group, g0 + q);
                 total[r] = S::fmadd(d, S::splat(sbuf[r][q]), total[r]);
             }
         }

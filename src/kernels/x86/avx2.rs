@@ -78,6 +78,10 @@ unsafe impl Simd for Avx2 {
         (_mm256_cvtepi32_ps(lo), _mm256_cvtepi32_ps(hi))
     }
     #[inline(always)]
+    unsafe fn prefetch(p: *const u8) {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[inline(always)]
     unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
         _mm256_fmadd_ps(a, b, c)
     }

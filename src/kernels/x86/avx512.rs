@@ -75,6 +75,10 @@ unsafe impl Simd for Avx512 {
         (_mm512_cvtepi32_ps(lo), _mm512_cvtepi32_ps(hi))
     }
     #[inline(always)]
+    unsafe fn prefetch(p: *const u8) {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[inline(always)]
     unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
         _mm512_fmadd_ps(a, b, c)
     }

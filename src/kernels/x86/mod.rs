@@ -10,6 +10,7 @@ pub(crate) mod avx2;
 pub(crate) mod avx512;
 pub(crate) mod int8;
 pub(crate) mod quantize;
+pub(crate) mod w4a8;
 
 /// The thin `#[target_feature]` wrappers of one float path: each instantiates a generic body of
 /// [`crate::kernels::blocks`] (or the sparse bodies) with the path's vector type.
