@@ -122,3 +122,36 @@ fn qat_int4_is_within_a_point_of_f32() {
     eprintln!("QAT int4 g32: {a:.4} (f32 {:.4})", s.f32_accuracy);
     assert!(s.f32_accuracy - a <= 0.01, "QAT int4 {a}");
 }
+
+/// int4 g32 weights with dynamic int8 activations (W4A8, per 32 columns) keep the weight-only
+/// int4 accuracy, and batch 1 (the integer kernel) agrees with batch N (the f32 GEMM on the
+/// dequantized activations).
+#[test]
+fn int4_with_int8_activations_matches_weight_only_int4() {
+    let s = setup();
+    let g32 = Granularity::PerGroup(32);
+    let wo = Ptq::new(QuantScheme::int4(g32))
+        .quantize_mlp(&s.mlp, None)
+        .unwrap();
+    let w4a8 = Ptq::new(QuantScheme::int4(g32).activations(ActivationMode::Dynamic))
+        .quantize_mlp(&s.mlp, None)
+        .unwrap();
+    let (a_wo, a_dyn) = (accuracy(&wo, &s.test), accuracy(&w4a8, &s.test));
+    eprintln!("int4 g32 weight-only {a_wo:.4} | int4 g32 x int8 dynamic {a_dyn:.4}");
+    assert!(a_wo - a_dyn <= 0.006, "W4A8 {a_dyn} vs weight-only {a_wo}");
+    let x = s.test.features().slice(ndarray::s![..16, ..]).to_owned();
+    let batch = w4a8.forward(x.view()).unwrap();
+    for i in 0..x.nrows() {
+        let one = w4a8.forward(x.slice(ndarray::s![i..i + 1, ..])).unwrap();
+        for (a, b) in one.row(0).iter().zip(batch.row(i)) {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "row {i}: {a} vs {b}"
+            );
+        }
+    }
+    let static_int4 = QuantScheme::int4(g32).activations(ActivationMode::Static);
+    assert!(Ptq::new(static_int4)
+        .quantize_mlp(&s.mlp, Some(&s.calibration))
+        .is_err());
+}

@@ -28,7 +28,7 @@ use super::int4::Int4Weight;
 use super::int8::Int8Weight;
 use super::scheme::{Granularity, IntScheme};
 use crate::error::{check_finite, Error, Result};
-use crate::kernels::{float, int8::gemm_i8_i32, quantize as kq};
+use crate::kernels::{float, int8::gemm_i8_i32, quantize as kq, w4a8};
 use crate::nn::LinearLayer;
 
 /// The activation scheme of integer inference: int8, asymmetric, one scale per row or tensor.
@@ -115,7 +115,8 @@ impl QuantWeight {
 pub enum ActQuant {
     /// Inputs stay f32 (weight-only).
     None,
-    /// Per-row min-max int8 parameters computed at run time.
+    /// Per-row min-max int8 parameters computed at run time; with int4 weights, symmetric int8
+    /// per block of 32 columns ([`crate::kernels::w4a8`]).
     Dynamic,
     /// Fixed int8 parameters from calibration.
     Static(QParams),
@@ -133,7 +134,8 @@ pub struct QuantLinear {
 
 impl QuantLinear {
     /// Assembles a layer, checking that the bias matches the weight, the bias is finite, and
-    /// that integer activations come with int8 per-tensor/per-channel weights.
+    /// that integer activations come with int8 per-tensor/per-channel weights or (dynamic only)
+    /// symmetric int4 weights in groups of a multiple of 32 columns.
     pub fn new(weight: QuantWeight, bias: Array1<f32>, act: ActQuant) -> Result<Self> {
         let (rows, _) = weight.dim();
         if bias.len() != rows {
@@ -159,12 +161,17 @@ impl QuantLinear {
             _ => {}
         }
         if act != ActQuant::None {
-            match &weight {
-                QuantWeight::Int8(w) if w.layout().group == w.layout().cols => {}
+            match (&weight, act) {
+                (QuantWeight::Int8(w), _) if w.layout().group == w.layout().cols => {}
+                (QuantWeight::Int4(w), ActQuant::Dynamic)
+                    if w.zeros().is_empty() && w.layout().group.is_multiple_of(w4a8::ACT_BLOCK) => {
+                }
                 _ => {
                     return Err(Error::param(
                         "activations",
-                        "int8 activations need int8 weights with per-tensor or per-channel scales",
+                        "int8 activations need int8 weights with per-tensor or per-channel \
+                         scales, or (dynamic only) symmetric int4 weights in groups of a \
+                         multiple of 32 columns",
                     ))
                 }
             }
@@ -220,6 +227,36 @@ impl QuantLinear {
             QuantWeight::Int8(w) => w.gemm(x, batch, out),
             QuantWeight::Int4(w) => w.gemm(x, batch, out),
         }
+    }
+
+    /// Symmetric int4 weights × int8 activations quantized per 32 columns
+    /// ([`crate::kernels::w4a8`]): the integer kernel at batch 1; at batch N the f32-activation
+    /// int4 GEMM on the dequantized activations, which is the same product up to float
+    /// rounding.
+    fn int4_int8(&self, w: &Int4Weight, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let (batch, rows) = (x.nrows(), w.layout().rows);
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().unwrap_or(&[]);
+        let mut out = vec![0.0f32; batch * rows];
+        if batch == 1 {
+            w4a8::gemv_q4_i8(xs, w.packed(), w.scales(), w.layout(), &mut out)?;
+        } else {
+            let mut xh = Vec::with_capacity(xs.len());
+            for row in xs.chunks_exact(w.layout().cols.max(1)) {
+                let a = w4a8::quantize_blocks(row)?;
+                xh.extend(
+                    a.codes
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &q)| a.scales[k / w4a8::ACT_BLOCK] * f32::from(q)),
+                );
+            }
+            w.gemm(&xh, batch, &mut out)?;
+        }
+        let mut y =
+            Array2::from_shape_vec((batch, rows), out).map_err(|e| Error::Format(e.to_string()))?;
+        y += &self.bias;
+        Ok(y)
     }
 
     /// Quantizes the input rows to int8: codes, one `QParams` per row.
@@ -396,6 +433,9 @@ impl LinearLayer for QuantLinear {
             if let Some(plan) = &self.plan {
                 return self.integer(w, plan, x);
             }
+        }
+        if let (QuantWeight::Int4(w), ActQuant::Dynamic) = (&self.weight, self.act) {
+            return self.int4_int8(w, x);
         }
         if let QuantWeight::F32(w) = &self.weight {
             if x.nrows() != 1 || !w.is_standard_layout() {

@@ -167,12 +167,19 @@ impl QuantScheme {
                     granularity: Granularity::PerTensor | Granularity::PerChannel,
                     ..
                 }) => {}
+                WeightScheme::Int(IntScheme {
+                    bits: 4,
+                    symmetric: true,
+                    granularity: Granularity::PerGroup(g),
+                }) if self.activations == ActivationMode::Dynamic
+                    && g.is_multiple_of(crate::kernels::w4a8::ACT_BLOCK) => {}
                 other => {
                     return Err(Error::param(
                         "activations",
                         format!(
                             "{:?} activations need int8 weights with per-tensor or per-channel \
-                             scales, got {other:?}",
+                             scales (or, dynamic only, symmetric int4 in groups of a multiple \
+                             of 32), got {other:?}",
                             self.activations
                         ),
                     ))
