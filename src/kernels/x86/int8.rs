@@ -35,6 +35,10 @@ pub(crate) unsafe trait I8Path: Copy {
     unsafe fn dot(acc: Self::V, a: Self::V, b: Self::V) -> Self::V;
     /// Wrapping sum of the i32 lanes.
     unsafe fn hsum(v: Self::V) -> i32;
+    /// `a − b` per i32 lane (wrapping).
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    /// `128·v` per i32 lane (wrapping).
+    unsafe fn times128(v: Self::V) -> Self::V;
 }
 
 /// AVX2 `vpmaddwd` on i16-widened bytes, 16 per step.
@@ -69,6 +73,14 @@ unsafe impl I8Path for Madd {
     #[inline(always)]
     unsafe fn hsum(v: __m256i) -> i32 {
         hsum256(v)
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_sub_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn times128(v: __m256i) -> __m256i {
+        _mm256_slli_epi32::<7>(v)
     }
 }
 
@@ -113,6 +125,14 @@ unsafe impl I8Path for Vnni256 {
     unsafe fn hsum(v: __m256i) -> i32 {
         hsum256(v)
     }
+    #[inline(always)]
+    unsafe fn sub(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_sub_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn times128(v: __m256i) -> __m256i {
+        _mm256_slli_epi32::<7>(v)
+    }
 }
 
 /// AVX-512-VNNI `vpdpbusd`, 64 bytes per step.
@@ -148,6 +168,14 @@ unsafe impl I8Path for Vnni512 {
     #[inline(always)]
     unsafe fn hsum(v: __m512i) -> i32 {
         _mm512_reduce_add_epi32(v)
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_sub_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn times128(v: __m512i) -> __m512i {
+        _mm512_slli_epi32::<7>(v)
     }
 }
 
@@ -221,10 +249,14 @@ pub(crate) unsafe fn gemv<P: I8Path>(
             t += P::STEP;
         }
         for r in 0..4 {
-            let mut v = P::hsum(acc[r]);
-            if P::BIASED {
-                v = v.wrapping_sub(P::hsum(s[r]).wrapping_mul(128));
-            }
+            // One horizontal sum per row: `acc − 128·s` lane by lane (wrapping, exact modulo
+            // 2³², like the sums themselves).
+            let lanes = if P::BIASED {
+                P::sub(acc[r], P::times128(s[r]))
+            } else {
+                acc[r]
+            };
+            let v = P::hsum(lanes);
             let row = &blk[r * k..(r + 1) * k];
             out[j + r] = v.wrapping_add(tail(&a[kv..], &row[kv..]));
         }
