@@ -27,13 +27,16 @@ pub enum Isa {
     /// aarch64 Advanced SIMD (NEON, 128-bit vectors of 4 f32). int8 × int8 products widen with
     /// `smull` and accumulate pairs with `sadalp` (exact).
     Neon,
+    /// [`Isa::Neon`] plus the `dotprod` extension: int8 × int8 products with `sdot`.
+    NeonDot,
 }
 
 /// Every path, best last (paths of different architectures never compete: at most one
 /// architecture's paths are available).
-const ALL: [Isa; 6] = [
+const ALL: [Isa; 7] = [
     Isa::Scalar,
     Isa::Neon,
+    Isa::NeonDot,
     Isa::Avx2,
     Isa::AvxVnni,
     Isa::Avx512,
@@ -78,6 +81,11 @@ impl Isa {
             Isa::Avx512Vnni => x86_has_avx512() && std::is_x86_feature_detected!("avx512vnni"),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => {
+                std::arch::is_aarch64_feature_detected!("neon")
+                    && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
             // Paths of other architectures.
             _ => false,
         }
@@ -92,6 +100,7 @@ impl Isa {
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512vnni",
             Isa::Neon => "neon",
+            Isa::NeonDot => "neondot",
         }
     }
 
@@ -122,6 +131,7 @@ impl Isa {
         match self {
             Isa::AvxVnni => Isa::Avx2,
             Isa::Avx512Vnni => Isa::Avx512,
+            Isa::NeonDot => Isa::Neon,
             other => other,
         }
     }

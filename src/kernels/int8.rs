@@ -121,6 +121,9 @@ fn gemv_i8_block(isa: Isa, a: &[i8], au: &[u8], b: &[i8], k: usize, r0: usize, o
         #[cfg(target_arch = "aarch64")]
         // SAFETY: `isa` was checked available; the lengths as above (NEON reads no biased copy).
         Isa::Neon => unsafe { arm::int8::gemv_neon(a, b, k, r0, o) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::NeonDot => unsafe { arm::int8::gemv_sdot(a, b, k, r0, o) },
         _ => {
             for (j, v) in o.iter_mut().enumerate() {
                 *v = dot_i8_unchecked(a, &b[(r0 + j) * k..(r0 + j + 1) * k]);
@@ -158,6 +161,9 @@ fn gemm_i8_block(
         #[cfg(target_arch = "aarch64")]
         // SAFETY: `isa` was checked available; the lengths as above (NEON reads no biased copy).
         Isa::Neon => unsafe { arm::int8::gemm_neon(a, m, b, k, r0, o) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::NeonDot => unsafe { arm::int8::gemm_sdot(a, m, b, k, r0, o) },
         _ => {
             for (j, ot) in o.chunks_exact_mut(m).enumerate() {
                 let brow = &b[(r0 + j) * k..(r0 + j + 1) * k];

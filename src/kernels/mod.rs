@@ -26,7 +26,7 @@
 //! ## Instruction sets and threads
 //!
 //! Each kernel has the scalar reference and SIMD paths (x86_64: AVX2 + FMA, AVX-512, AVX-VNNI
-//! and AVX-512-VNNI for the int8 × int8 products; aarch64: NEON; other targets run the scalar
+//! and AVX-512-VNNI for the int8 × int8 products; aarch64: NEON, and NEON + `dotprod` for the int8 × int8 products; other targets run the scalar
 //! kernels only), chosen once at run time ([`Isa::best`]); the
 //! `*_on` variants take an [`Isa`] explicitly so tests and benchmarks can run each path the
 //! CPU has. Integer products are exact on every path; float paths accumulate in a different

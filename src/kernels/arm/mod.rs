@@ -1,5 +1,6 @@
 //! aarch64 paths: [`neon`] implements the float vector trait with 128-bit NEON vectors (4 f32
-//! lanes), [`int8`] holds the exact int8 × int8 kernels (`smull` + `sadalp`) and [`quantize`]
+//! lanes), [`int8`] holds the exact int8 × int8 kernels (`smull` + `sadalp`, or
+//! `sdot` with the `dotprod` extension) and [`quantize`]
 //! the activation range and quantizer.
 //!
 //! Every function here is `unsafe` for one reason: it is compiled with CPU features the caller

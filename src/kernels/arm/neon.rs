@@ -193,8 +193,13 @@ mod tests {
     #[test]
     fn neon_is_detected_and_best() {
         assert!(Isa::Neon.is_available());
-        assert_eq!(Isa::best(), Isa::Neon);
-        assert_eq!(Isa::available(), vec![Isa::Scalar, Isa::Neon]);
+        let dot = std::arch::is_aarch64_feature_detected!("dotprod");
+        assert_eq!(Isa::NeonDot.is_available(), dot);
+        let best = if dot { Isa::NeonDot } else { Isa::Neon };
+        assert_eq!(Isa::best(), best);
+        let mut want = vec![Isa::Scalar, Isa::Neon];
+        want.extend(dot.then_some(Isa::NeonDot));
+        assert_eq!(Isa::available(), want);
     }
 
     #[test]
