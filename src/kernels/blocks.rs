@@ -1,7 +1,7 @@
 //! Per-format bodies of the SIMD kernels over a block of output rows, generic over [`Simd`]:
 //! the batch-1 products (`gemv_*`, one output per weight row) and the batch-N products
 //! (`gemm_*`, a (rows × batch) block of the transposed output). The per-instruction-set
-//! wrappers in `x86/` instantiate them.
+//! wrappers (`wrappers.rs`, invoked in `x86/` and `arm/`) instantiate them.
 
 use half::f16;
 

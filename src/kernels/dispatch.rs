@@ -24,11 +24,19 @@ pub enum Isa {
     Avx512,
     /// [`Isa::Avx512`] plus AVX-512-VNNI: int8 × int8 products with the 512-bit `vpdpbusd`.
     Avx512Vnni,
+    /// aarch64 Advanced SIMD (NEON, 128-bit vectors of 4 f32). int8 × int8 products widen with
+    /// `smull` and accumulate pairs with `sadalp` (exact).
+    Neon,
+    /// [`Isa::Neon`] plus the `dotprod` extension: int8 × int8 products with `sdot`.
+    NeonDot,
 }
 
-/// Every path, best last.
-const ALL: [Isa; 5] = [
+/// Every path, best last (paths of different architectures never compete: at most one
+/// architecture's paths are available).
+const ALL: [Isa; 7] = [
     Isa::Scalar,
+    Isa::Neon,
+    Isa::NeonDot,
     Isa::Avx2,
     Isa::AvxVnni,
     Isa::Avx512,
@@ -71,7 +79,14 @@ impl Isa {
             Isa::Avx512 => x86_has_avx512(),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => x86_has_avx512() && std::is_x86_feature_detected!("avx512vnni"),
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => {
+                std::arch::is_aarch64_feature_detected!("neon")
+                    && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
+            // Paths of other architectures.
             _ => false,
         }
     }
@@ -84,6 +99,8 @@ impl Isa {
             Isa::AvxVnni => "avxvnni",
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512vnni",
+            Isa::Neon => "neon",
+            Isa::NeonDot => "neondot",
         }
     }
 
@@ -104,15 +121,17 @@ impl Isa {
         match self.float_family() {
             Isa::Avx512 => 16,
             Isa::Avx2 => 8,
+            Isa::Neon => 4,
             _ => 0,
         }
     }
 
-    /// The float-kernel family of the path: AVX-512 or AVX2 vectors, or scalar.
+    /// The float-kernel family of the path: AVX-512, AVX2 or NEON vectors, or scalar.
     pub(crate) fn float_family(self) -> Isa {
         match self {
             Isa::AvxVnni => Isa::Avx2,
             Isa::Avx512Vnni => Isa::Avx512,
+            Isa::NeonDot => Isa::Neon,
             other => other,
         }
     }

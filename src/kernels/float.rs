@@ -6,6 +6,8 @@
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
+#[cfg(target_arch = "aarch64")]
+use super::arm;
 use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
@@ -98,6 +100,9 @@ macro_rules! float_weight {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: as above.
                     Isa::Avx2 => unsafe { x86::avx2::$gemv(x, w, cols, r0, out) },
+                    #[cfg(target_arch = "aarch64")]
+                    // SAFETY: as above.
+                    Isa::Neon => unsafe { arm::neon::$gemv(x, w, cols, r0, out) },
                     _ => {
                         let w = &w[r0 * cols..(r0 + out.len()) * cols];
                         for (wr, o) in w.chunks_exact(cols).zip(out.iter_mut()) {
@@ -116,6 +121,9 @@ macro_rules! float_weight {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: as above.
                     Isa::Avx2 => unsafe { x86::avx2::$gemm(a, w, cols, r0, o) },
+                    #[cfg(target_arch = "aarch64")]
+                    // SAFETY: as above.
+                    Isa::Neon => unsafe { arm::neon::$gemm(a, w, cols, r0, o) },
                     _ => gemm_scalar_block(a.x, a.batch, w, cols, r0, o, $conv),
                 }
             }

@@ -9,6 +9,8 @@
 
 use half::f16;
 
+#[cfg(target_arch = "aarch64")]
+use super::arm;
 use super::blocks::Q4;
 use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
@@ -179,6 +181,9 @@ pub fn gemm_q4_f32_on(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Isa::Avx2 if split => unsafe { x86::avx2::gemv_q4(&xs, &gsum, m, r0, o) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Isa::Neon if split => unsafe { arm::neon::gemv_q4(&xs, &gsum, m, r0, o) },
             _ => {
                 for (j, v) in o.iter_mut().enumerate() {
                     let (row, s, z) = m.row(r0 + j);
@@ -194,6 +199,9 @@ pub fn gemm_q4_f32_on(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Isa::Avx2 => unsafe { x86::avx2::gemm_q4(a, m, r0, o) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Isa::Neon => unsafe { arm::neon::gemm_q4(a, m, r0, o) },
             _ => gemm_q4_scalar_block(x, batch, m, r0, o),
         },
     );

@@ -6,6 +6,8 @@
 //!   `k < 2³¹ / 2¹⁴ = 131 072`; longer rows are rejected.
 //! - [`gemm_q8_f32`]: f32 activations × int8 weights, `ŵ = s_g·(q − z_g)` per element.
 
+#[cfg(target_arch = "aarch64")]
+use super::arm;
 use super::blocks::Q8;
 use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
@@ -102,6 +104,9 @@ pub fn gemm_i8_i32_on(
 
 /// Batch-1 block of [`gemm_i8_i32_on`]: `o[j] = a·b[r0 + j]`.
 fn gemv_i8_block(isa: Isa, a: &[i8], au: &[u8], b: &[i8], k: usize, r0: usize, o: &mut [i32]) {
+    // Only the x86 VNNI paths read the biased copy.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = au;
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` was checked available; a.len() == k, au.len() == k for the VNNI paths,
@@ -113,6 +118,12 @@ fn gemv_i8_block(isa: Isa, a: &[i8], au: &[u8], b: &[i8], k: usize, r0: usize, o
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above (no biased copy needed).
         Isa::Avx2 | Isa::Avx512 => unsafe { x86::int8::gemv_madd(a, au, b, k, r0, o) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `isa` was checked available; the lengths as above (NEON reads no biased copy).
+        Isa::Neon => unsafe { arm::int8::gemv_neon(a, b, k, r0, o) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::NeonDot => unsafe { arm::int8::gemv_sdot(a, b, k, r0, o) },
         _ => {
             for (j, v) in o.iter_mut().enumerate() {
                 *v = dot_i8_unchecked(a, &b[(r0 + j) * k..(r0 + j + 1) * k]);
@@ -133,6 +144,9 @@ fn gemm_i8_block(
     r0: usize,
     o: &mut [i32],
 ) {
+    // Only the x86 VNNI paths read the biased copy.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = au;
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` was checked available; a.len() == m·k, au.len() == m·k for the VNNI
@@ -144,6 +158,12 @@ fn gemm_i8_block(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above (no biased copy needed).
         Isa::Avx2 | Isa::Avx512 => unsafe { x86::int8::gemm_madd(a, au, m, b, k, r0, o) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `isa` was checked available; the lengths as above (NEON reads no biased copy).
+        Isa::Neon => unsafe { arm::int8::gemm_neon(a, m, b, k, r0, o) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::NeonDot => unsafe { arm::int8::gemm_sdot(a, m, b, k, r0, o) },
         _ => {
             for (j, ot) in o.chunks_exact_mut(m).enumerate() {
                 let brow = &b[(r0 + j) * k..(r0 + j + 1) * k];
@@ -247,6 +267,9 @@ pub fn gemm_q8_f32_on(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Isa::Avx2 => unsafe { x86::avx2::gemv_q8(x, m, r0, o) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Isa::Neon => unsafe { arm::neon::gemv_q8(x, m, r0, o) },
             _ => {
                 for (j, v) in o.iter_mut().enumerate() {
                     let (q, s, z) = m.row(r0 + j);
@@ -262,6 +285,9 @@ pub fn gemm_q8_f32_on(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Isa::Avx2 => unsafe { x86::avx2::gemm_q8(a, m, r0, o) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Isa::Neon => unsafe { arm::neon::gemm_q8(a, m, r0, o) },
             _ => gemm_q8_scalar_block(x, batch, m, r0, o),
         },
     );

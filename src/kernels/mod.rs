@@ -25,8 +25,9 @@
 //!
 //! ## Instruction sets and threads
 //!
-//! Each kernel has the scalar reference and SIMD paths (AVX2 + FMA, AVX-512, AVX-VNNI and
-//! AVX-512-VNNI for the int8 × int8 products), chosen once at run time ([`Isa::best`]); the
+//! Each kernel has the scalar reference and SIMD paths (x86_64: AVX2 + FMA, AVX-512, AVX-VNNI
+//! and AVX-512-VNNI for the int8 × int8 products; aarch64: NEON, and NEON + `dotprod` for the int8 × int8 products; other targets run the scalar
+//! kernels only), chosen once at run time ([`Isa::best`]); the
 //! `*_on` variants take an [`Isa`] explicitly so tests and benchmarks can run each path the
 //! CPU has. Integer products are exact on every path; float paths accumulate in a different
 //! order than the scalar reference (vector lanes, and at batch ≥ 2 a panel of [`KC`] columns at
@@ -35,9 +36,10 @@
 //!
 //! With the default `threads` feature, output rows are split over rayon's pool in fixed blocks;
 //! each output is computed by one thread in a fixed order, so results do not depend on the
-//! thread count ([`with_threads`] limits it). aarch64 NEON paths are not written yet: other
-//! targets run the scalar kernels.
+//! thread count ([`with_threads`] limits it).
 
+#[cfg(target_arch = "aarch64")]
+mod arm;
 mod blocks;
 mod dispatch;
 pub mod float;
@@ -48,6 +50,8 @@ pub mod quantize;
 mod simd;
 pub mod sparse;
 pub mod w4a8;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod wrappers;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -193,6 +197,9 @@ pub fn sum_f32_on(isa: Isa, x: &[f32]) -> Result<f32> {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa` was checked available.
             Isa::Avx2 => unsafe { x86::avx2::sum(c) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Isa::Neon => unsafe { arm::neon::sum(c) },
             _ => c.iter().sum(),
         };
     });

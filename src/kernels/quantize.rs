@@ -6,11 +6,14 @@
 //!   (never a reciprocal multiply) and rounding half away from zero — bit-for-bit the scalar
 //!   `crate::quant::affine::quantize`, on every path.
 //!
-//! The SIMD paths (AVX2, AVX-512; see `x86::quantize`) round as `t = trunc(v)`, then
+//! The NEON path (`arm::quantize`) rounds half away from zero in one instruction (`frinta`).
+//! The x86 SIMD paths (AVX2, AVX-512; see `x86::quantize`) round as `t = trunc(v)`, then
 //! `t ± 1` when `|v − t| ≥ 0.5` (`v − t` is exact in f32), add `z` and clamp in f32 (exact for
 //! every value that can land inside the code range) before converting. NaN quotients give `z`,
 //! like the scalar `NaN as i32 == 0`.
 
+#[cfg(target_arch = "aarch64")]
+use super::arm;
 #[cfg(target_arch = "x86_64")]
 use super::x86;
 use super::{check_len, Isa};
@@ -35,6 +38,9 @@ fn range_f32_impl(isa: Isa, x: &[f32]) -> Option<(f32, f32)> {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { x86::quantize::range_avx2(x) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::Neon => unsafe { arm::quantize::range_neon(x) },
         _ => range_scalar(x),
     }
 }
@@ -95,6 +101,9 @@ fn quantize_i8_impl(isa: Isa, x: &[f32], scale: f32, zero: i32, out: &mut [i8]) 
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { x86::quantize::quantize_avx2(x, scale, zero, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Isa::Neon => unsafe { arm::quantize::quantize_neon(x, scale, zero, out) },
         _ => {
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = quantize_one(v, scale, zero);

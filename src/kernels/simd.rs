@@ -1,6 +1,6 @@
 //! The float kernels written once over a small vector trait ([`Simd`]) and instantiated per
 //! instruction set by thin `#[target_feature]` wrappers (the `float_wrappers!` macro in
-//! `x86/`), matrixmultiply's practice. Every function here is `#[inline(always)]` so it is
+//! `wrappers.rs`), matrixmultiply's practice. Every function here is `#[inline(always)]` so it is
 //! compiled inside the wrapper with the wrapper's features.
 //!
 //! Accumulation is in f32 with vector lanes, so results differ from the scalar reference in
@@ -8,7 +8,7 @@
 
 use half::{bf16, f16};
 
-/// The vector operations the float kernels need. Implemented by the x86 paths.
+/// The vector operations the float kernels need. Implemented by the x86 and aarch64 paths.
 ///
 /// # Safety
 ///

@@ -120,6 +120,9 @@ macro_rules! csr_value {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: as above.
                     Isa::Avx2 => unsafe { super::x86::avx2::$f(m, x, r0, out) },
+                    #[cfg(target_arch = "aarch64")]
+                    // SAFETY: as above.
+                    Isa::Neon => unsafe { super::arm::neon::$f(m, x, r0, out) },
                     _ => csr_rows_scalar(m, x, r0, out),
                 }
             }

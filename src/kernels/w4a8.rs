@@ -115,11 +115,10 @@ pub fn gemv_q4_i8_on(
     };
     let group = layout.group;
     let simd = isa == Isa::Avx512Vnni && (group == 32 || group == 64 || group.is_multiple_of(STEP));
-    let lanes = if simd {
-        SplitActs::new(&a)
-    } else {
-        SplitActs::default()
-    };
+    // The split activations, only for the SIMD path (x86_64 only).
+    let lanes = simd.then(|| SplitActs::new(&a));
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = &lanes;
     run_rows(
         1,
         layout.rows,
@@ -127,11 +126,12 @@ pub fn gemv_q4_i8_on(
         out,
         |r0, o| {
             #[cfg(target_arch = "x86_64")]
-            if simd {
-                // SAFETY: `simd` implies the CPU has AVX-512-VNNI (checked above); the
-                // packed codes and scales match the layout (checked), `lanes` was split from
-                // `a` for this width, and the group is one the kernel handles.
-                unsafe { x86::w4a8::gemv_vnni512(&a, &lanes, m, r0, o) };
+            if let Some(lanes) = &lanes {
+                // SAFETY: `lanes` exists only when `simd`, which implies the CPU has
+                // AVX-512-VNNI (checked above); the packed codes and scales match the layout
+                // (checked), `lanes` was split from `a` for this width, and the group is one
+                // the kernel handles.
+                unsafe { x86::w4a8::gemv_vnni512(&a, lanes, m, r0, o) };
                 return;
             }
             for (j, v) in o.iter_mut().enumerate() {
@@ -168,7 +168,7 @@ pub(crate) fn row_blocks(a: &ActBlocks, m: Q4<'_>, r: usize, b0: usize) -> f32 {
 /// The activations arranged for the SIMD path, per step of [`STEP`] columns: the even-column
 /// codes then the odd-column codes (64 bytes each), and per i32 lane (8 columns of one block)
 /// the block's scale and `scale·Σq` over the lane's columns.
-#[derive(Default)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct SplitActs {
     pub(crate) even_odd: Vec<i8>,
     pub(crate) lane_scale: Vec<f32>,
