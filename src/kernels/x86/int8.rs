@@ -35,6 +35,9 @@ pub(crate) unsafe trait I8Path: Copy {
     unsafe fn dot(acc: Self::V, a: Self::V, b: Self::V) -> Self::V;
     /// Wrapping sum of the i32 lanes.
     unsafe fn hsum(v: Self::V) -> i32;
+    /// The wrapping lane sums of four vectors, reduced together (cheaper than four
+    /// [`I8Path::hsum`]s).
+    unsafe fn hsum4(v: [Self::V; 4]) -> [i32; 4];
     /// `a − b` per i32 lane (wrapping).
     unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
     /// `128·v` per i32 lane (wrapping).
@@ -75,6 +78,11 @@ unsafe impl I8Path for Madd {
         hsum256(v)
     }
     #[inline(always)]
+    unsafe fn hsum4(v: [__m256i; 4]) -> [i32; 4] {
+        let [a, b, c, d] = v;
+        hadd4([half256(a), half256(b), half256(c), half256(d)])
+    }
+    #[inline(always)]
     unsafe fn sub(a: __m256i, b: __m256i) -> __m256i {
         _mm256_sub_epi32(a, b)
     }
@@ -82,6 +90,28 @@ unsafe impl I8Path for Madd {
     unsafe fn times128(v: __m256i) -> __m256i {
         _mm256_slli_epi32::<7>(v)
     }
+}
+
+/// The two 256-bit halves of `v` added (i32 lanes, wrapping).
+#[inline(always)]
+unsafe fn half512(v: __m512i) -> __m256i {
+    _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v))
+}
+
+/// The two 128-bit halves of `v` added (i32 lanes, wrapping).
+#[inline(always)]
+unsafe fn half256(v: __m256i) -> __m128i {
+    _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
+}
+
+/// `[Σ v0, Σ v1, Σ v2, Σ v3]` of four 4-lane vectors by three horizontal adds (wrapping).
+#[inline(always)]
+unsafe fn hadd4(v: [__m128i; 4]) -> [i32; 4] {
+    let [a, b, c, d] = v;
+    let r = _mm_hadd_epi32(_mm_hadd_epi32(a, b), _mm_hadd_epi32(c, d));
+    let mut out = [0i32; 4];
+    _mm_storeu_si128(out.as_mut_ptr().cast(), r);
+    out
 }
 
 #[inline(always)]
@@ -126,6 +156,11 @@ unsafe impl I8Path for Vnni256 {
         hsum256(v)
     }
     #[inline(always)]
+    unsafe fn hsum4(v: [__m256i; 4]) -> [i32; 4] {
+        let [a, b, c, d] = v;
+        hadd4([half256(a), half256(b), half256(c), half256(d)])
+    }
+    #[inline(always)]
     unsafe fn sub(a: __m256i, b: __m256i) -> __m256i {
         _mm256_sub_epi32(a, b)
     }
@@ -168,6 +203,16 @@ unsafe impl I8Path for Vnni512 {
     #[inline(always)]
     unsafe fn hsum(v: __m512i) -> i32 {
         _mm512_reduce_add_epi32(v)
+    }
+    #[inline(always)]
+    unsafe fn hsum4(v: [__m512i; 4]) -> [i32; 4] {
+        let [a, b, c, d] = v;
+        hadd4([
+            half256(half512(a)),
+            half256(half512(b)),
+            half256(half512(c)),
+            half256(half512(d)),
+        ])
     }
     #[inline(always)]
     unsafe fn sub(a: __m512i, b: __m512i) -> __m512i {
@@ -248,15 +293,17 @@ pub(crate) unsafe fn gemv<P: I8Path>(
             }
             t += P::STEP;
         }
+        // One reduction for the four rows, of `acc − 128·s` lane by lane (wrapping, exact
+        // modulo 2³², like the sums themselves).
+        let mut lanes = acc;
+        if P::BIASED {
+            for r in 0..4 {
+                lanes[r] = P::sub(acc[r], P::times128(s[r]));
+            }
+        }
+        let sums = P::hsum4(lanes);
         for r in 0..4 {
-            // One horizontal sum per row: `acc − 128·s` lane by lane (wrapping, exact modulo
-            // 2³², like the sums themselves).
-            let lanes = if P::BIASED {
-                P::sub(acc[r], P::times128(s[r]))
-            } else {
-                acc[r]
-            };
-            let v = P::hsum(lanes);
+            let v = sums[r];
             let row = &blk[r * k..(r + 1) * k];
             out[j + r] = v.wrapping_add(tail(&a[kv..], &row[kv..]));
         }
