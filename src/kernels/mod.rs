@@ -1,5 +1,5 @@
-//! The hot loops, as free functions over slices, each with a plain scalar implementation that
-//! later SIMD variants (issue 6) will sit beside and be tested against.
+//! The hot loops, as free functions over slices, each with a plain scalar reference that the
+//! SIMD paths sit beside and are tested against.
 //!
 //! Every matrix is row-major. A weight matrix `W` is (rows = out, cols = in), as
 //! [`Linear`](crate::nn::Linear) stores it, and every "GEMM" here computes `Y = X·Ŵᵀ` for a batch
@@ -10,15 +10,22 @@
 //!   dequantized `ŵ = s·(q − z)` per element inside the loop.
 //! - [`int4`]: int4 weights packed two per byte (low nibble = even column), unpacked inside the
 //!   kernel, with one scale (and zero point) per group of columns.
+//! - [`w4a8`]: symmetric int4 weights × int8 activations quantized per 32 columns, batch 1
+//!   (`vpdpbusd` on the nibbles).
 //! - [`float`]: f32, f16 and bf16 weights (the `half` crate) converted to f32 in the dot
 //!   product.
+//! - [`sparse`]: CSR rows × a dense vector (gathers); [`quantize`]: activation range and int8
+//!   quantization.
 //!
 //! Scales and zero points are laid out by a [`GroupLayout`]: one per tensor, per row, or per
 //! group of `group` consecutive columns of each row.
 //!
-//! Weight-only kernels at batch 1 fuse dequantization into the dot product; at batch ≥ 2 they
-//! dequantize one weight row at a time into a scratch buffer of `cols` floats reused across the
-//! batch (never the whole matrix), so results at batch 1 and batch N may differ in the last bits.
+//! Batch 1 (the memory-bound decode case) fuses dequantization into the dot products and runs
+//! four weight rows per pass, so each activation load feeds four rows and four weight streams
+//! are in flight. Batch ≥ one vector of rows packs `Xᵀ` once per call and runs a broadcast
+//! micro-kernel (6 weight rows × 2 vectors of batch); non-f32 weights are converted 128 columns
+//! at a time into a small panel reused by the whole batch (never the whole matrix). Results at
+//! batch 1 and batch N may differ in the last bits.
 //!
 //! Every public kernel checks its slice lengths once and returns
 //! [`crate::error::Error::ShapeMismatch`] instead of truncating or panicking.
@@ -26,13 +33,13 @@
 //! ## Instruction sets and threads
 //!
 //! Each kernel has the scalar reference and SIMD paths (x86_64: AVX2 + FMA, AVX-512, AVX-VNNI
-//! and AVX-512-VNNI for the int8 × int8 products; aarch64: NEON, and NEON + `dotprod` for the int8 × int8 products; other targets run the scalar
-//! kernels only), chosen once at run time ([`Isa::best`]); the
-//! `*_on` variants take an [`Isa`] explicitly so tests and benchmarks can run each path the
-//! CPU has. Integer products are exact on every path; float paths accumulate in a different
-//! order than the scalar reference (vector lanes, and at batch ≥ 2 a panel of [`KC`] columns at
-//! a time), so they agree with it to rounding (the tests use a relative bound of 1e-5 on the
-//! sum of absolute products).
+//! and AVX-512-VNNI for the int8 × int8 products; aarch64: NEON, and NEON + `dotprod` for the
+//! int8 × int8 products; other targets run the scalar kernels only), chosen once at run time
+//! ([`Isa::best`]); the `*_on` variants take an [`Isa`] explicitly so tests and benchmarks can
+//! run each path the CPU has. Integer products are exact on every path; float paths accumulate
+//! in a different order than the scalar reference (vector lanes, panels of columns), so they
+//! agree with it to rounding (the tests use a relative bound of 1e-5 on the sum of absolute
+//! products).
 //!
 //! With the default `threads` feature, output rows are split over rayon's pool in fixed blocks;
 //! each output is computed by one thread in a fixed order, so results do not depend on the
