@@ -395,9 +395,11 @@ pub(crate) unsafe fn gemm<P: I8Path, const MR: usize>(
             }
             for i in 0..mr {
                 let arow = &a[(i0 + i) * k..(i0 + i + 1) * k];
+                // The four weight rows' sums for activation row i, reduced together.
+                let hs = P::hsum4(acc[i]);
                 for j in 0..nr {
                     let brow = &blk[j * k..(j + 1) * k];
-                    let v = P::hsum(acc[i][j]).wrapping_sub(sums[j]);
+                    let v = hs[j].wrapping_sub(sums[j]);
                     out_t[(j0 + j) * m + i0 + i] = v.wrapping_add(tail(&arow[kv..], &brow[kv..]));
                 }
             }
@@ -450,5 +452,5 @@ int8_wrappers!(
     gemm_vnni512,
     "avx512f,avx512bw,avx512vnni",
     Vnni512,
-    4
+    6
 );
