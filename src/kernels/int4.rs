@@ -217,13 +217,19 @@ fn split_x(x: &[f32], lanes: usize) -> Vec<f32> {
         .chunks_exact(2 * lanes)
         .zip(xs.chunks_exact_mut(2 * lanes))
     {
-        let (even, odd) = dst.split_at_mut(lanes);
-        for ((pair, e), o) in src.chunks_exact(2).zip(even).zip(odd) {
-            *e = pair[0];
-            *o = pair[1];
-        }
+        split_pairs(src, dst);
     }
     xs
+}
+
+/// `dst` = the even-index elements of `src`, then the odd-index ones (equal even lengths): the
+/// order of the low and the high nibbles of `src.len()/2` packed bytes.
+pub(crate) fn split_pairs<T: Copy>(src: &[T], dst: &mut [T]) {
+    let (even, odd) = dst.split_at_mut(dst.len() / 2);
+    for ((pair, e), o) in src.chunks_exact(2).zip(even).zip(odd) {
+        *e = pair[0];
+        *o = pair[1];
+    }
 }
 
 /// `Σ_{k∈g} x_k` for each group of `group` columns.

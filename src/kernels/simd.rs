@@ -70,15 +70,6 @@ pub(crate) trait Wt: Copy + Sync {
     /// # Safety
     /// `p` valid for `S::LANES` elements, CPU supports `S`.
     unsafe fn load<S: Simd>(p: *const Self) -> S::V;
-    /// The first `count ≤ S::LANES` elements, zeros after them. Only the sparse kernels' value
-    /// types (f32, i8) have it.
-    ///
-    /// # Safety
-    /// `p` valid for `count` elements, CPU supports `S`.
-    unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V {
-        let _ = (p, count);
-        unreachable!("no partial loads for this weight type")
-    }
 }
 
 impl Wt for f32 {
@@ -92,10 +83,6 @@ impl Wt for f32 {
     #[inline(always)]
     unsafe fn load<S: Simd>(p: *const Self) -> S::V {
         S::load(p)
-    }
-    #[inline(always)]
-    unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V {
-        S::load_partial(p, count)
     }
 }
 
@@ -129,10 +116,6 @@ impl Wt for i8 {
     #[inline(always)]
     unsafe fn load<S: Simd>(p: *const Self) -> S::V {
         S::load_i8(p)
-    }
-    #[inline(always)]
-    unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V {
-        S::load_i8_partial(p, count)
     }
 }
 

@@ -34,7 +34,7 @@ impl<'a, T> Csr<'a, T> {
 /// CPU supports `S`. (Indices are clamped and slices bounds-checked, so any structure is
 /// memory-safe; a bad one gives wrong sums, or a panic in the scalar tail.)
 #[inline(always)]
-pub(crate) unsafe fn csr_rows<S: Simd, T: Wt>(
+pub(crate) unsafe fn csr_rows<S: Simd, T: CsrValue>(
     m: Csr<'_, T>,
     x: &[f32],
     r0: usize,
@@ -104,13 +104,22 @@ fn csr_rows_scalar<T: Wt>(m: Csr<'_, T>, x: &[f32], r0: usize, out: &mut [f32]) 
 
 /// A stored value type of the sparse kernels (f32 or int8 codes) and its per-path rows.
 pub(crate) trait CsrValue: Wt + Send {
+    /// The first `count ≤ S::LANES` values at `p` as f32 lanes, zeros after them.
+    ///
+    /// # Safety
+    /// `p` valid for `count` values, CPU supports `S`.
+    unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V;
     /// [`csr_rows`] on `isa` (already checked available).
     fn rows(isa: Isa, m: Csr<'_, Self>, x: &[f32], r0: usize, out: &mut [f32]);
 }
 
 macro_rules! csr_value {
-    ($T:ty, $f:ident) => {
+    ($T:ty, $f:ident, $partial:ident) => {
         impl CsrValue for $T {
+            #[inline(always)]
+            unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V {
+                S::$partial(p, count)
+            }
             fn rows(isa: Isa, m: Csr<'_, Self>, x: &[f32], r0: usize, out: &mut [f32]) {
                 match isa.float_family() {
                     #[cfg(target_arch = "x86_64")]
@@ -129,8 +138,8 @@ macro_rules! csr_value {
         }
     };
 }
-csr_value!(f32, csr_f32);
-csr_value!(i8, csr_i8);
+csr_value!(f32, csr_f32, load_partial);
+csr_value!(i8, csr_i8, load_i8_partial);
 
 /// `out[r] = Σ values·x[cols]` over each row on path `isa` (already checked), rows split over
 /// threads. `m.row_ptr.len()` must be `out.len() + 1`.

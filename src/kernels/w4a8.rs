@@ -41,6 +41,17 @@ pub struct ActBlocks {
     pub scales: Vec<f32>,
 }
 
+impl ActBlocks {
+    /// The dequantized activations `x̂ = s_b·q`.
+    pub fn dequantize(&self) -> Vec<f32> {
+        self.codes
+            .iter()
+            .enumerate()
+            .map(|(k, &q)| self.scales[k / ACT_BLOCK] * f32::from(q))
+            .collect()
+    }
+}
+
 /// Quantizes `x` per block of [`ACT_BLOCK`] columns: `s = max|x| / 127` (1 for an all-zero
 /// block), `q = round(x / s)` (half away from zero). Errors on a width that is not a multiple
 /// of the block or on NaN/Inf.
@@ -187,11 +198,7 @@ impl SplitActs {
             .zip(even_odd.chunks_exact_mut(STEP))
             .enumerate()
         {
-            let (even, odd) = dst.split_at_mut(STEP / 2);
-            for ((pair, e), o) in src.chunks_exact(2).zip(even).zip(odd) {
-                *e = pair[0];
-                *o = pair[1];
-            }
+            int4::split_pairs(src, dst);
             for (lane, cols) in src.chunks_exact(8).enumerate() {
                 let sb = a.scales[(st * STEP + lane * 8) / ACT_BLOCK];
                 let qsum: i32 = cols.iter().map(|&q| i32::from(q)).sum();
@@ -236,12 +243,7 @@ mod tests {
                 .collect();
             let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-2.0..2.0f32)).collect();
             let a = quantize_blocks(&x).unwrap();
-            let xh: Vec<f32> = a
-                .codes
-                .iter()
-                .enumerate()
-                .map(|(k, &q)| a.scales[k / ACT_BLOCK] * f32::from(q))
-                .collect();
+            let xh = a.dequantize();
             let mut want = vec![0.0; rows];
             int4::gemm_q4_f32(&xh, 1, &packed, &scales, &[], layout, &mut want).unwrap();
             for isa in Isa::available() {

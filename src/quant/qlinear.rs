@@ -243,13 +243,7 @@ impl QuantLinear {
         } else {
             let mut xh = Vec::with_capacity(xs.len());
             for row in xs.chunks_exact(w.layout().cols.max(1)) {
-                let a = w4a8::quantize_blocks(row)?;
-                xh.extend(
-                    a.codes
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &q)| a.scales[k / w4a8::ACT_BLOCK] * f32::from(q)),
-                );
+                xh.extend(w4a8::quantize_blocks(row)?.dequantize());
             }
             w.gemm(&xh, batch, &mut out)?;
         }
