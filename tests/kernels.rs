@@ -7,6 +7,7 @@
 
 use half::{bf16, f16};
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use shrink::kernels::sparse_packed::PackedSparse;
 use shrink::kernels::{float, int4, int8, sparse, with_threads, GroupLayout, Isa, KC};
 
 fn paths() -> Vec<Isa> {
@@ -303,7 +304,17 @@ fn random_csr(rows: usize, cols: usize, rng: &mut StdRng) -> (Vec<u32>, Vec<u16>
 #[test]
 fn sparse_paths_match_the_scalar_reference() {
     let mut rng = StdRng::seed_from_u64(14);
-    for &(rows, cols) in &[(1, 1), (7, 13), (33, 65), (16, 9), (64, 300), (0, 4)] {
+    let mut overflowed = 0;
+    for &(rows, cols) in &[
+        (1, 1),
+        (7, 13),
+        (33, 65),
+        (16, 9),
+        (64, 300),
+        (0, 4),
+        (17, 32),
+        (40, 96),
+    ] {
         let (row_ptr, col_idx) = random_csr(rows, cols, &mut rng);
         let nnz = col_idx.len();
         let values = floats(nnz, &mut rng);
@@ -326,12 +337,25 @@ fn sparse_paths_match_the_scalar_reference() {
             let what = format!("{} ({rows},{cols})", isa.name());
             assert_close(&format!("csr f32 {what}"), &got, &want, &mag);
             assert_close(&format!("csr i8 {what}"), &got8, &want8, &mag);
+            // The packed 16-row × 32-column layout (its AVX-512 kernel, or its scalar
+            // reference on other paths), overflow entries included.
+            let packed = PackedSparse::from_csr(rows, cols, &row_ptr, &col_idx, &values).unwrap();
+            let mut gotp = vec![f32::NAN; rows];
+            packed.matvec_on(isa, &x, &mut gotp).unwrap();
+            assert_close(&format!("packed {what}"), &gotp, &want, &mag);
+            assert!(packed.slots() + packed.overflow() >= nnz);
+            overflowed += packed.overflow();
         }
     }
+    assert!(overflowed > 0, "no case exercised the packed overflow list");
     // A bad structure is an error on the checked entry point, not a wrong read.
     let mut out = [0.0; 1];
     assert!(sparse::csr_dots_on(Isa::Scalar, &[0, 1], &[3], &[1.0], &[0.0; 3], &mut out).is_err());
     assert!(sparse::csr_dots_on(Isa::Scalar, &[1, 1], &[0], &[1.0], &[0.0; 3], &mut out).is_err());
+    assert!(PackedSparse::from_csr(1, 3, &[0, 1], &[3], &[1.0]).is_err());
+    let p = PackedSparse::from_csr(1, 3, &[0, 1], &[2], &[1.0]).unwrap();
+    assert!(p.matvec_on(Isa::Scalar, &[0.0; 2], &mut out).is_err());
+    assert!(p.matvec_on(Isa::Scalar, &[0.0; 3], &mut []).is_err());
 }
 
 #[test]

@@ -14,8 +14,9 @@
 //!   (`vpdpbusd` on the nibbles).
 //! - [`float`]: f32, f16 and bf16 weights (the `half` crate) converted to f32 in the dot
 //!   product.
-//! - [`sparse`]: CSR rows × a dense vector (gathers); [`quantize`]: activation range and int8
-//!   quantization.
+//! - [`sparse`]: CSR rows × a dense vector (scalar loads); [`sparse_packed`]: the same product on
+//!   16-row × 32-column packed steps with in-register lookups (AVX-512); [`quantize`]: activation
+//!   range and int8 quantization.
 //!
 //! Scales and zero points are laid out by a [`GroupLayout`]: one per tensor, per row, or per
 //! group of `group` consecutive columns of each row.
@@ -56,6 +57,7 @@ mod par;
 pub mod quantize;
 mod simd;
 pub mod sparse;
+pub mod sparse_packed;
 pub mod w4a8;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod wrappers;

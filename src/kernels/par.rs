@@ -1,5 +1,5 @@
-//! Work split over output rows. With the default `threads` feature the blocks run on rayon's
-//! pool; without it, one after the other. Each output is computed by exactly one task with a
+//! Work split over output rows. With the default `threads` feature the blocks run on the
+//! calling thread and rayon's pool; without it, one after the other. Each output is computed by exactly one task with a
 //! fixed order of operations, and the blocks do not depend on the number of threads, so results
 //! are bit-identical for any thread count.
 
@@ -20,10 +20,7 @@ where
     #[cfg(feature = "threads")]
     {
         if work >= PAR_MIN_WORK && out.len() > chunk && rayon::current_num_threads() > 1 {
-            use rayon::prelude::*;
-            out.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(i, c)| f(i * rows_per_task.max(1), c));
+            share_blocks(out, chunk, rows_per_task.max(1), &f);
             return;
         }
     }
@@ -31,6 +28,69 @@ where
     for (i, c) in out.chunks_mut(chunk).enumerate() {
         f(i * rows_per_task.max(1), c);
     }
+}
+
+/// Runs `f` over the blocks of `out` on the calling thread and up to `threads − 1` workers of
+/// the current rayon pool.
+///
+/// The calling thread works from the start instead of handing everything to the pool and
+/// sleeping (what a parallel iterator does when called from outside the pool): at batch 1 a
+/// whole product takes 10–100 µs, and waiting for two pool threads to wake costs a good part of
+/// that. Each participant owns a contiguous range of blocks, the same on every call, so the
+/// weights it reads stay in its core's cache between calls (with blocks handed out first come,
+/// first served, 90%- and 95%-sparse 1024×1024 layers took 21.8 and 20.0 µs; with fixed ranges
+/// 18.1–20.6 and 11.6–12.0 µs); a participant that finishes early takes blocks from the back of
+/// the others' ranges, so a late worker delays nothing.
+#[cfg(feature = "threads")]
+fn share_blocks<T, F>(out: &mut [T], chunk: usize, rows_per_task: usize, f: &F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    use std::sync::Mutex;
+
+    let mut blocks: Vec<Option<&mut [T]>> = out.chunks_mut(chunk).map(Some).collect();
+    let n = blocks.len();
+    let parts = rayon::current_num_threads().min(n);
+    // Participant p's range: blocks n·p/parts .. n·(p+1)/parts, as (index of its first block,
+    // the blocks themselves, each taken once).
+    let mut ranges = Vec::with_capacity(parts);
+    for p in (0..parts).rev() {
+        let start = n * p / parts;
+        let mine: Vec<Option<&mut [T]>> = blocks.drain(start..).collect();
+        ranges.push(Mutex::new((start, mine)));
+    }
+    ranges.reverse();
+    // Takes the next block of range `q`: from the front for its owner, the back otherwise.
+    let take = |q: usize, front: bool| -> Option<(usize, &mut [T])> {
+        let mut r = ranges[q].lock().ok()?;
+        let (start, blocks) = &mut *r;
+        let b = if front {
+            let i = blocks.iter().position(Option::is_some)?;
+            (*start + i, blocks[i].take()?)
+        } else {
+            let i = blocks.iter().rposition(Option::is_some)?;
+            (*start + i, blocks[i].take()?)
+        };
+        Some(b)
+    };
+    let work = |p: usize| {
+        while let Some((i, b)) = take(p, true) {
+            f(i * rows_per_task, b);
+        }
+        for q in (1..parts).map(|k| (p + k) % parts) {
+            while let Some((i, b)) = take(q, false) {
+                f(i * rows_per_task, b);
+            }
+        }
+    };
+    rayon::in_place_scope(|s| {
+        for p in 1..parts {
+            let work = &work;
+            s.spawn(move |_| work(p));
+        }
+        work(0);
+    });
 }
 
 /// Runs `f` with the kernels limited to `threads` threads (a dedicated rayon pool). Without the

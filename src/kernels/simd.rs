@@ -34,9 +34,6 @@ pub(crate) unsafe trait Simd: Copy {
     unsafe fn load_i8(p: *const i8) -> Self::V;
     /// The first `count ≤ LANES` f32 at `p`, zeros after them; reads nothing past them.
     unsafe fn load_partial(p: *const f32, count: usize) -> Self::V;
-    /// The first `count ≤ LANES` i8 at `p`, converted, zeros after them; reads nothing past
-    /// them.
-    unsafe fn load_i8_partial(p: *const i8, count: usize) -> Self::V;
     /// `LANES` bytes of packed int4 codes as `2·LANES` f32 in column order (low nibble of byte
     /// `b` = column `2b`): (columns 0..LANES, columns LANES..2·LANES).
     unsafe fn load_u4(p: *const u8) -> (Self::V, Self::V);
@@ -51,12 +48,6 @@ pub(crate) unsafe trait Simd: Copy {
     unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn hsum(v: Self::V) -> f32;
-    /// `x[min(idx[l], n − 1)]` for `LANES` u16 indices (`n ≥ 1`): the clamp keeps every read
-    /// inside `x` whatever the indices.
-    unsafe fn gather(x: *const f32, n: usize, idx: *const u16) -> Self::V;
-    /// [`Simd::gather`] of the first `count ≤ LANES` indices, zeros in the other lanes; reads
-    /// only `count` indices and `count` elements of `x`.
-    unsafe fn gather_partial(x: *const f32, n: usize, idx: *const u16, count: usize) -> Self::V;
 }
 
 /// A weight element the float kernels convert to f32 in registers.

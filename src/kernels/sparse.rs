@@ -1,14 +1,16 @@
-//! Sparse (CSR) rows times a dense vector, with SIMD gathers: `out[j] = Σ_k v_k·x[c_k]` over
-//! the stored entries of row `r0 + j`. Values are f32 or int8 codes (widened in registers).
+//! Sparse (CSR) rows times a dense vector: `out[j] = Σ_k v_k·x[c_k]` over the stored entries
+//! of row `r0 + j`. Values are f32 or int8 codes (widened in registers).
 //!
-//! The vector paths load 8 or 16 `u16` column indices, clamp them to `x.len() − 1` (so no
-//! index can read outside `x`, whatever the structure) and gather; the row pointers are
-//! sliced with bounds checks. [`crate::sparse::CsrMatrix`] validates every index when it is
-//! built, so the clamp never changes a result there.
+//! Each path runs the same eight-accumulator scalar-load loop compiled with its features
+//! (vector gathers measured slower, see [`csr_rows`]); AVX-512 machines run pruned f32 layers
+//! on the packed layout of [`super::sparse_packed`] instead. Column indices are clamped to
+//! `x.len() − 1` (so no index can read outside `x`, whatever the structure) and the row
+//! pointers sliced with bounds checks. [`crate::sparse::CsrMatrix`] validates every index when
+//! it is built, so the clamp never changes a result there.
 
 use super::dispatch::Isa;
 use super::par::for_rows;
-use super::simd::{Simd, Wt};
+use super::simd::Wt;
 use crate::error::{Error, Result};
 
 /// CSR arrays: `row_ptr` (rows + 1), `col_idx` and `values` (nnz each).
@@ -28,60 +30,63 @@ impl<'a, T> Csr<'a, T> {
     }
 }
 
-/// The gathered dot products of rows `r0..r0 + out.len()`.
+/// The dot products of rows `r0..r0 + out.len()`, eight independent scalar accumulators per
+/// row, each non-zero one load of its index, one of `x` and one multiply-add.
+///
+/// Compiled inside each path's `#[target_feature]` wrapper (so `mul_add` is one fused
+/// instruction), but deliberately not vectorised: on this crate's reference machine (AVX-512,
+/// Sapphire Rapids class, gather microcode-mitigated) a 16-lane `vgatherdps` cost ~2.4 cycles
+/// per non-zero, and these scalar loads ~1.3 (1024×1024 at 90%, one thread: 116 µs gathered,
+/// 49 µs scalar). The loads, not the arithmetic, bound the loop.
 ///
 /// # Safety
-/// CPU supports `S`. (Indices are clamped and slices bounds-checked, so any structure is
-/// memory-safe; a bad one gives wrong sums, or a panic in the scalar tail.)
+/// Only called from a wrapper whose features the CPU has. Indices are clamped to
+/// `x.len() − 1` and the row slices bounds-checked, so any structure is memory-safe (a bad one
+/// gives wrong sums, or a panic when its row pointers are out of range).
 #[inline(always)]
-pub(crate) unsafe fn csr_rows<S: Simd, T: CsrValue>(
-    m: Csr<'_, T>,
-    x: &[f32],
-    r0: usize,
-    out: &mut [f32],
-) {
-    let l = S::LANES;
+pub(crate) unsafe fn csr_rows<T: CsrValue>(m: Csr<'_, T>, x: &[f32], r0: usize, out: &mut [f32]) {
+    let Some(last) = x.len().checked_sub(1) else {
+        out.fill(0.0);
+        return;
+    };
     for (j, o) in out.iter_mut().enumerate() {
         let (cols, vals) = m.row(r0 + j);
         let n = cols.len().min(vals.len());
+        let mut acc = [0.0f32; 8];
         let mut k = 0;
-        let mut total = 0.0;
-        if !x.is_empty() && n > 0 {
-            let (cp, vp, xp) = (cols.as_ptr(), vals.as_ptr(), x.as_ptr());
-            let mut acc = [S::zero(); 2];
-            while k + 2 * l <= n {
-                for (u, a) in acc.iter_mut().enumerate() {
-                    let o = k + u * l;
-                    *a = S::fmadd(
-                        T::load::<S>(vp.add(o)),
-                        S::gather(xp, x.len(), cp.add(o)),
-                        *a,
-                    );
-                }
-                k += 2 * l;
+        // SAFETY (the `term`s): every `k` passed is below `n`, the length of both slices.
+        while k + 8 <= n {
+            for (u, a) in acc.iter_mut().enumerate() {
+                *a = term(cols, vals, x, last, k + u, *a);
             }
-            // The tail (fewer than 2·LANES entries) as masked gathers: a scalar loop here cost
-            // as much as the vector part at ~100 non-zeros per row.
-            while k < n {
-                let c = (n - k).min(l);
-                acc[0] = S::fmadd(
-                    T::load_partial::<S>(vp.add(k), c),
-                    S::gather_partial(xp, x.len(), cp.add(k), c),
-                    acc[0],
-                );
-                k += c;
-            }
-            total = S::hsum(S::add(acc[0], acc[1]));
+            k += 8;
         }
-        *o = total;
+        while k < n {
+            acc[0] = term(cols, vals, x, last, k, acc[0]);
+            k += 1;
+        }
+        *o = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     }
+}
+
+/// `a + vals[k]·x[min(cols[k], last)]` (a function, not a closure: closures do not inherit the
+/// caller's target features, and `mul_add` must compile to one instruction).
+///
+/// # Safety
+/// `k` below both slice lengths; `last < x.len()`.
+#[inline(always)]
+unsafe fn term<T: Wt>(cols: &[u16], vals: &[T], x: &[f32], last: usize, k: usize, a: f32) -> f32 {
+    let c = usize::from(*cols.get_unchecked(k)).min(last);
+    vals.get_unchecked(k)
+        .to_f32()
+        .mul_add(*x.get_unchecked(c), a)
 }
 
 /// Rows per parallel task of the sparse products.
 const ROWS_PER_TASK: usize = 64;
 
-/// Dense multiply-adds one gathered non-zero is worth, for the thread threshold.
-const GATHER_COST: usize = 8;
+/// Dense multiply-adds one non-zero is worth, for the thread threshold.
+const NONZERO_COST: usize = 8;
 
 /// Scalar reference of [`csr_rows`]: four accumulators, as the original kernel.
 fn csr_rows_scalar<T: Wt>(m: Csr<'_, T>, x: &[f32], r0: usize, out: &mut [f32]) {
@@ -104,22 +109,13 @@ fn csr_rows_scalar<T: Wt>(m: Csr<'_, T>, x: &[f32], r0: usize, out: &mut [f32]) 
 
 /// A stored value type of the sparse kernels (f32 or int8 codes) and its per-path rows.
 pub(crate) trait CsrValue: Wt + Send {
-    /// The first `count ≤ S::LANES` values at `p` as f32 lanes, zeros after them.
-    ///
-    /// # Safety
-    /// `p` valid for `count` values, CPU supports `S`.
-    unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V;
     /// [`csr_rows`] on `isa` (already checked available).
     fn rows(isa: Isa, m: Csr<'_, Self>, x: &[f32], r0: usize, out: &mut [f32]);
 }
 
 macro_rules! csr_value {
-    ($T:ty, $f:ident, $partial:ident) => {
+    ($T:ty, $f:ident) => {
         impl CsrValue for $T {
-            #[inline(always)]
-            unsafe fn load_partial<S: Simd>(p: *const Self, count: usize) -> S::V {
-                S::$partial(p, count)
-            }
             fn rows(isa: Isa, m: Csr<'_, Self>, x: &[f32], r0: usize, out: &mut [f32]) {
                 match isa.float_family() {
                     #[cfg(target_arch = "x86_64")]
@@ -138,24 +134,29 @@ macro_rules! csr_value {
         }
     };
 }
-csr_value!(f32, csr_f32, load_partial);
-csr_value!(i8, csr_i8, load_i8_partial);
+csr_value!(f32, csr_f32);
+csr_value!(i8, csr_i8);
 
 /// `out[r] = Σ values·x[cols]` over each row on path `isa` (already checked), rows split over
 /// threads. `m.row_ptr.len()` must be `out.len() + 1`.
 pub(crate) fn csr_dots<T: CsrValue>(isa: Isa, m: Csr<'_, T>, x: &[f32], out: &mut [f32]) {
-    // The thread threshold counts dense multiply-adds; a gathered non-zero costs about as much
-    // as eight of them here (measured: ~0.6 ns per non-zero against ~0.1 ns per dense
-    // multiply-add, warm, AVX-512), so a 1024×1024 layer at 90% sparsity is worth two threads.
-    let work = m.values.len().saturating_mul(GATHER_COST);
+    // The thread threshold counts dense multiply-adds; a non-zero costs several of them (one
+    // scalar load of `x` each, ~0.4 ns warm), so a 1024×1024 layer at 90% is worth two threads.
+    let work = m.values.len().saturating_mul(NONZERO_COST);
     for_rows(out, 1, ROWS_PER_TASK, work, |r0, o| {
         T::rows(isa, m, x, r0, o)
     });
 }
 
-/// Checks a CSR structure against `rows`, `x.len()` and `out.len()`: row pointers from 0,
-/// non-decreasing, ending at nnz; every column index inside `x`.
-fn check_csr(row_ptr: &[u32], col_idx: &[u16], nnz: usize, x: &[f32], rows: usize) -> Result<()> {
+/// Checks a CSR structure of `rows` rows and `cols` columns: row pointers from 0,
+/// non-decreasing, ending at nnz; every column index below `cols`.
+pub(crate) fn check_csr(
+    row_ptr: &[u32],
+    col_idx: &[u16],
+    nnz: usize,
+    cols: usize,
+    rows: usize,
+) -> Result<()> {
     super::check_len("csr row_ptr", rows + 1, row_ptr.len())?;
     super::check_len("csr col_idx", nnz, col_idx.len())?;
     let bad = |why: &str| Err(Error::Format(format!("invalid CSR structure: {why}")));
@@ -165,7 +166,7 @@ fn check_csr(row_ptr: &[u32], col_idx: &[u16], nnz: usize, x: &[f32], rows: usiz
     if row_ptr.windows(2).any(|w| w[0] > w[1]) {
         return bad("row pointers decrease");
     }
-    if col_idx.iter().any(|&c| usize::from(c) >= x.len()) {
+    if col_idx.iter().any(|&c| usize::from(c) >= cols) {
         return bad("column index outside x");
     }
     Ok(())
@@ -182,7 +183,7 @@ pub fn csr_dots_on(
     out: &mut [f32],
 ) -> Result<()> {
     let isa = isa.check()?;
-    check_csr(row_ptr, col_idx, values.len(), x, out.len())?;
+    check_csr(row_ptr, col_idx, values.len(), x.len(), out.len())?;
     let m = Csr {
         row_ptr,
         col_idx,
@@ -202,7 +203,7 @@ pub fn csr_dots_i8_on(
     out: &mut [f32],
 ) -> Result<()> {
     let isa = isa.check()?;
-    check_csr(row_ptr, col_idx, values.len(), x, out.len())?;
+    check_csr(row_ptr, col_idx, values.len(), x.len(), out.len())?;
     let m = Csr {
         row_ptr,
         col_idx,

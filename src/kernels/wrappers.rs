@@ -122,7 +122,7 @@ macro_rules! float_wrappers {
         /// The CPU has this path's features; the structure checks of [`sp::csr_rows`].
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn csr_f32(m: sp::Csr<'_, f32>, x: &[f32], r0: usize, o: &mut [f32]) {
-            sp::csr_rows::<$S, f32>(m, x, r0, o)
+            sp::csr_rows::<f32>(m, x, r0, o)
         }
 
         /// Sparse rows with int8 values; see [`sp::csr_rows`].
@@ -131,7 +131,7 @@ macro_rules! float_wrappers {
         /// As [`csr_f32`].
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn csr_i8(m: sp::Csr<'_, i8>, x: &[f32], r0: usize, o: &mut [f32]) {
-            sp::csr_rows::<$S, i8>(m, x, r0, o)
+            sp::csr_rows::<i8>(m, x, r0, o)
         }
 
         /// Sum of a buffer (the read-bandwidth probe).

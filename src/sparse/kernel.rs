@@ -3,16 +3,18 @@
 //! `row_ptr` (rows + 1 entries), `col_idx` and `values` (nnz entries each) describe the sparse
 //! matrix; callers ([`CsrMatrix`](super::CsrMatrix)) guarantee the structure is valid, and the
 //! kernels still index safely (a bad structure panics rather than reading out of bounds; it
-//! cannot be built through the public API). The batch-1 products run the SIMD gather kernels of
-//! [`crate::kernels::sparse`]; the batch-N products stay scalar loops over the batch.
+//! cannot be built through the public API). The batch-1 products run the packed lookup kernel of
+//! [`crate::kernels::sparse_packed`] on AVX-512, the CSR kernel of [`crate::kernels::sparse`]
+//! elsewhere; the batch-N products stay loops over the batch.
 
 use crate::kernels::sparse::{csr_dots, Csr};
+use crate::kernels::sparse_packed::PackedSparse;
 use crate::kernels::Isa;
 
 /// `y[r] = bias[r] + Σ_k values[k]·x[col_idx[k]]` over row `r`'s entries, for one input row.
 ///
-/// Runs the SIMD gather kernel of [`crate::kernels::sparse`] on the best instruction set the
-/// CPU has (the scalar reference, four accumulators, elsewhere), rows split over threads.
+/// Runs the CSR kernel of [`crate::kernels::sparse`] on the best instruction set the CPU has,
+/// rows split over threads.
 pub(crate) fn csr_matvec(
     row_ptr: &[u32],
     col_idx: &[u16],
@@ -27,6 +29,15 @@ pub(crate) fn csr_matvec(
         values,
     };
     csr_dots(Isa::best(), m, x, y);
+    for (o, &b) in y.iter_mut().zip(bias) {
+        *o += b;
+    }
+}
+
+/// [`csr_matvec`] on the packed layout (`p` built from the same matrix; `x` and `y` of its
+/// widths): the AVX-512 lookup kernel of [`crate::kernels::sparse_packed`].
+pub(crate) fn packed_matvec(p: &PackedSparse, x: &[f32], bias: &[f32], y: &mut [f32]) {
+    p.matvec(Isa::best(), x, y);
     for (o, &b) in y.iter_mut().zip(bias) {
         *o += b;
     }

@@ -2,9 +2,11 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-use super::kernel::{csr_matmul_t, csr_matvec};
+use super::kernel::{csr_matmul_t, csr_matvec, packed_matvec};
 use super::CsrMatrix;
 use crate::error::{check_finite, Error, Result};
+use crate::kernels::sparse_packed::{has_packed_kernel, PackedSparse};
+use crate::kernels::Isa;
 use crate::nn::{Linear, LinearLayer};
 
 /// `y = x·Wᵀ + b` with `W` stored sparse (CSR) and `b` dense. Built from a pruned [`Linear`];
@@ -22,19 +24,26 @@ use crate::nn::{Linear, LinearLayer};
 /// assert_eq!(sparse.forward(x.view())?, dense.forward(x.view())?);
 /// # Ok::<(), shrink::Error>(())
 /// ```
+///
+/// On CPUs with AVX-512 the layer also keeps its weights repacked for the batch-1 product
+/// ([`PackedSparse`]: 16-row × 32-column steps computed with in-register lookups instead of
+/// gathers), about 1.5× the CSR bytes at 90% sparsity; [`SparseLinear::packed_bytes`] reports
+/// them. [`LinearLayer::storage_bytes`] counts what is stored and saved: CSR and bias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SparseLinear {
     weights: CsrMatrix,
     bias: Array1<f32>,
+    /// The batch-1 layout, when this CPU has its kernel.
+    packed: Option<PackedSparse>,
 }
 
 impl SparseLinear {
     /// The sparse form of a dense layer (its exact zeros dropped).
     pub fn from_linear(layer: &Linear) -> Result<Self> {
-        Ok(SparseLinear {
-            weights: CsrMatrix::from_dense(layer.weight())?,
-            bias: layer.bias().to_owned(),
-        })
+        Self::new(
+            CsrMatrix::from_dense(layer.weight())?,
+            layer.bias().to_owned(),
+        )
     }
 
     /// A layer from CSR weights and a bias of length `weights.rows()`.
@@ -47,7 +56,28 @@ impl SparseLinear {
             ));
         }
         check_finite(bias.iter(), || "SparseLinear bias".into())?;
-        Ok(SparseLinear { weights, bias })
+        let packed = if has_packed_kernel(Isa::best()) {
+            let w = &weights;
+            Some(PackedSparse::from_csr(
+                w.rows(),
+                w.cols(),
+                w.row_ptr(),
+                w.col_idx(),
+                w.values(),
+            )?)
+        } else {
+            None
+        };
+        Ok(SparseLinear {
+            weights,
+            bias,
+            packed,
+        })
+    }
+
+    /// Bytes of the batch-1 packed copy of the weights (0 where the CPU lacks its kernel).
+    pub fn packed_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, PackedSparse::bytes)
     }
 
     /// The CSR weights.
@@ -78,7 +108,10 @@ impl LinearLayer for SparseLinear {
         if x.nrows() == 1 {
             let xs = x.row(0).to_vec();
             if let Some(out) = y.as_slice_mut() {
-                csr_matvec(w.row_ptr(), w.col_idx(), w.values(), &xs, bias, out);
+                match &self.packed {
+                    Some(p) => packed_matvec(p, &xs, bias, out),
+                    None => csr_matvec(w.row_ptr(), w.col_idx(), w.values(), &xs, bias, out),
+                }
             }
         } else if x.nrows() > 1 {
             let xt = x.t().as_standard_layout().into_owned();
@@ -171,6 +204,9 @@ mod tests {
         let s = SparseLinear::from_linear(&dense).unwrap();
         let nnz = s.weights().nnz();
         assert_eq!(s.storage_bytes(), 6 * nnz + 4 * 11 + 4 * 10);
+        // The packed batch-1 copy exists exactly where its kernel runs, and is counted apart.
+        let packed = crate::kernels::sparse_packed::has_packed_kernel(Isa::best());
+        assert_eq!(s.packed_bytes() > 0, packed);
         assert!(LinearLayer::forward(&s, Array2::zeros((1, 19)).view()).is_err());
         assert!(CsrMatrix::from_parts(2, 3, vec![0, 1], vec![0], vec![1.0]).is_err());
         assert!(CsrMatrix::from_parts(1, 3, vec![0, 1], vec![3], vec![1.0]).is_err());

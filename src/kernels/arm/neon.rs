@@ -1,7 +1,7 @@
 //! The NEON float path (4 f32 lanes, 128-bit `float32x4_t`).
 //!
-//! NEON has no masked loads or stores and no gather: partial loads and stores go through a
-//! 4-lane stack buffer, and gathers are four scalar loads with the index clamped to `n − 1`.
+//! NEON has no masked loads or stores: partial loads and stores go through a 4-lane stack
+//! buffer.
 //! f16 is converted with integer operations (exact for every value, subnormals included), so
 //! the path needs only the baseline `neon` feature, not `fp16`.
 
@@ -43,15 +43,6 @@ unsafe fn f16_bits_to_f32(h: uint32x4_t) -> float32x4_t {
 #[inline(always)]
 unsafe fn load4_u8(p: *const u8) -> uint8x8_t {
     vcreate_u8(u64::from(p.cast::<u32>().read_unaligned()))
-}
-
-/// `x[min(idx[l], n − 1)]`: one lane of a gather.
-///
-/// # Safety
-/// `n ≥ 1`, `x` valid for `n` elements, `idx` valid for `l + 1` indices.
-#[inline(always)]
-unsafe fn clamped(x: *const f32, n: usize, idx: *const u16, l: usize) -> f32 {
-    *x.add(usize::from(*idx.add(l)).min(n - 1))
 }
 
 // SAFETY: every method is only reached through the `#[target_feature(enable = "neon")]`
@@ -104,12 +95,6 @@ unsafe impl Simd for Neon {
         vld1q_f32(buf.as_ptr())
     }
     #[inline(always)]
-    unsafe fn load_i8_partial(p: *const i8, count: usize) -> float32x4_t {
-        let mut buf = [0i8; 4];
-        std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), count.min(4));
-        Self::load_i8(buf.as_ptr())
-    }
-    #[inline(always)]
     unsafe fn load_u4(p: *const u8) -> (float32x4_t, float32x4_t) {
         let b = load4_u8(p);
         let lo = vand_u8(b, vdup_n_u8(0x0f));
@@ -153,29 +138,6 @@ unsafe impl Simd for Neon {
     #[inline(always)]
     unsafe fn hsum(v: float32x4_t) -> f32 {
         vaddvq_f32(v)
-    }
-    #[inline(always)]
-    unsafe fn gather(x: *const f32, n: usize, idx: *const u16) -> float32x4_t {
-        let buf = [
-            clamped(x, n, idx, 0),
-            clamped(x, n, idx, 1),
-            clamped(x, n, idx, 2),
-            clamped(x, n, idx, 3),
-        ];
-        vld1q_f32(buf.as_ptr())
-    }
-    #[inline(always)]
-    unsafe fn gather_partial(
-        x: *const f32,
-        n: usize,
-        idx: *const u16,
-        count: usize,
-    ) -> float32x4_t {
-        let mut buf = [0.0f32; 4];
-        for (l, b) in buf.iter_mut().enumerate().take(count.min(4)) {
-            *b = clamped(x, n, idx, l);
-        }
-        vld1q_f32(buf.as_ptr())
     }
 }
 
@@ -236,10 +198,6 @@ mod tests {
             assert_eq!(lanes(Neon::load_bf16(bits.as_ptr())).to_vec(), want);
             let q: [i8; 4] = [-128, -1, 0, 127];
             assert_eq!(lanes(Neon::load_i8(q.as_ptr())), [-128.0, -1.0, 0.0, 127.0]);
-            assert_eq!(
-                lanes(Neon::load_i8_partial(q.as_ptr(), 2)),
-                [-128.0, -1.0, 0.0, 0.0]
-            );
             let p: [u8; 4] = [0x10, 0x32, 0x54, 0xf6];
             let (a, b) = Neon::load_u4(p.as_ptr());
             assert_eq!(lanes(a), [0.0, 1.0, 2.0, 3.0]);
@@ -251,11 +209,10 @@ mod tests {
     }
 
     #[test]
-    fn partial_loads_stores_and_gathers_stay_in_bounds() {
+    fn partial_loads_and_stores_stay_in_bounds() {
         Isa::Neon.check().unwrap();
         let x = [1.0f32, 2.0, 3.0, 4.0, 5.0];
-        // SAFETY: NEON checked; each call reads or writes at most `count` elements (or, for
-        // gathers, elements of `x` at clamped indices).
+        // SAFETY: NEON checked; each call reads or writes at most `count` elements.
         unsafe {
             assert_eq!(
                 lanes(Neon::load_partial(x.as_ptr(), 3)),
@@ -264,15 +221,6 @@ mod tests {
             let mut dst = [9.0f32; 4];
             Neon::store_partial(dst.as_mut_ptr(), Neon::splat(7.0), 2);
             assert_eq!(dst, [7.0, 7.0, 9.0, 9.0]);
-            let idx: [u16; 4] = [4, 0, 60000, 2];
-            assert_eq!(
-                lanes(Neon::gather(x.as_ptr(), x.len(), idx.as_ptr())),
-                [5.0, 1.0, 5.0, 3.0]
-            );
-            assert_eq!(
-                lanes(Neon::gather_partial(x.as_ptr(), x.len(), idx.as_ptr(), 3)),
-                [5.0, 1.0, 5.0, 0.0]
-            );
             let v = Neon::fmadd(Neon::splat(2.0), Neon::load(x.as_ptr()), Neon::splat(1.0));
             assert_eq!(lanes(v), [3.0, 5.0, 7.0, 9.0]);
             assert_eq!(Neon::hsum(v), 24.0);

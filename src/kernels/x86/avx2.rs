@@ -53,12 +53,6 @@ unsafe impl Simd for Avx2 {
         _mm256_maskload_ps(p, lanes_below(count))
     }
     #[inline(always)]
-    unsafe fn load_i8_partial(p: *const i8, count: usize) -> __m256 {
-        let mut buf = [0i8; 8];
-        std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), count.min(8));
-        Self::load_i8(buf.as_ptr())
-    }
-    #[inline(always)]
     unsafe fn load_u4(p: *const u8) -> (__m256, __m256) {
         let b = _mm_loadl_epi64(p.cast());
         let m = _mm_set1_epi8(0x0F);
@@ -103,22 +97,6 @@ unsafe impl Simd for Avx2 {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
         _mm_cvtss_f32(s)
-    }
-    #[inline(always)]
-    unsafe fn gather(x: *const f32, n: usize, idx: *const u16) -> __m256 {
-        let i = _mm256_cvtepu16_epi32(_mm_loadu_si128(idx.cast()));
-        let i = _mm256_min_epu32(i, _mm256_set1_epi32((n - 1) as i32));
-        _mm256_i32gather_ps::<4>(x, i)
-    }
-    #[inline(always)]
-    unsafe fn gather_partial(x: *const f32, n: usize, idx: *const u16, count: usize) -> __m256 {
-        let count = count.min(8);
-        let mut buf = [0u16; 8];
-        std::ptr::copy_nonoverlapping(idx, buf.as_mut_ptr(), count);
-        let i = _mm256_cvtepu16_epi32(_mm_loadu_si128(buf.as_ptr().cast()));
-        let i = _mm256_min_epu32(i, _mm256_set1_epi32((n - 1) as i32));
-        let on = _mm256_castsi256_ps(lanes_below(count));
-        _mm256_mask_i32gather_ps::<4>(_mm256_setzero_ps(), x, i, on)
     }
 }
 

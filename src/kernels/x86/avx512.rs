@@ -53,11 +53,6 @@ unsafe impl Simd for Avx512 {
         _mm512_maskz_loadu_ps(mask16(count), p)
     }
     #[inline(always)]
-    unsafe fn load_i8_partial(p: *const i8, count: usize) -> __m512 {
-        let b = _mm_maskz_loadu_epi8(mask16(count), p);
-        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))
-    }
-    #[inline(always)]
     unsafe fn load_u4(p: *const u8) -> (__m512, __m512) {
         let b = _mm_loadu_si128(p.cast());
         let m = _mm_set1_epi8(0x0F);
@@ -97,19 +92,6 @@ unsafe impl Simd for Avx512 {
     #[inline(always)]
     unsafe fn hsum(v: __m512) -> f32 {
         _mm512_reduce_add_ps(v)
-    }
-    #[inline(always)]
-    unsafe fn gather(x: *const f32, n: usize, idx: *const u16) -> __m512 {
-        let i = _mm512_cvtepu16_epi32(_mm256_loadu_si256(idx.cast()));
-        let i = _mm512_min_epu32(i, _mm512_set1_epi32((n - 1) as i32));
-        _mm512_i32gather_ps::<4>(i, x)
-    }
-    #[inline(always)]
-    unsafe fn gather_partial(x: *const f32, n: usize, idx: *const u16, count: usize) -> __m512 {
-        let m = mask16(count);
-        let i = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, idx.cast()));
-        let i = _mm512_min_epu32(i, _mm512_set1_epi32((n - 1) as i32));
-        _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), m, i, x)
     }
 }
 

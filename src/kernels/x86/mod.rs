@@ -10,6 +10,7 @@ pub(crate) mod avx2;
 pub(crate) mod avx512;
 pub(crate) mod int8;
 pub(crate) mod quantize;
+pub(crate) mod sparse_packed;
 pub(crate) mod w4a8;
 
 /// The shared wrapper macro ([`crate::kernels::wrappers`]), under the name the x86 paths use.
