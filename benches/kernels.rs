@@ -5,12 +5,13 @@
 //! - `bandwidth`: Σ over a 1 GiB f32 buffer with 1 and 2 threads — the read bandwidth every
 //!   batch-1 kernel is stated against (`Throughput::Bytes`).
 //! - `gemv_cold/<shape>`: batch 1 (y = W·x) for f32, f16, bf16, int8 weight-only (per-channel
-//!   f32 scales), int8 × int8 (→ i32), int4 (groups of 32, f16 scales) and CSR at 90% sparsity
-//!   (through `SparseLinear::forward`, the path a pruned model runs),
+//!   f32 scales), int8 × int8 (→ i32), int4 (groups of 32, f16 scales) and 90% sparsity
+//!   (through `SparseLinear::forward`, the path a pruned model runs: the packed layout on
+//!   AVX-512, CSR elsewhere),
 //!   on 4096×4096 and 11008×4096. Measured **cold**: each call reads the next of enough copies
 //!   of the weights to total ≥ 1 GiB (more than this machine's 300 MiB L3), so every call reads
 //!   its weights from DRAM. `Throughput::Bytes` = weight bytes including scales (and indices
-//!   for CSR).
+//!   and padding for the sparse layouts).
 //! - `gemv_warm/1024x1024`: the same formats on a 1024×1024 layer that stays in cache.
 //! - `gemm/<shape>/<batch>`: batch 32 and 128, `Throughput::Elements` = multiply-adds
 //!   (batch·rows·cols); `f32_ndarray` is ndarray's `dot` (matrixmultiply) on the same shape,
@@ -221,16 +222,21 @@ fn gemv_cold(c: &mut Criterion) {
                 }
                 row_ptr.push(ci.len() as u32);
             }
-            let bytes = 6 * vals.len() + 4 * row_ptr.len() + 4 * rows;
-            g.throughput(Throughput::Bytes(bytes as u64));
             // The model path: a SparseLinear (structure validated once, when built), as a
-            // pruned model runs it.
+            // pruned model runs it: the packed layout on AVX-512 (its bytes are what a call
+            // reads), CSR elsewhere.
+            let csr_bytes = 6 * vals.len() + 4 * row_ptr.len() + 4 * rows;
             let csr = CsrMatrix::from_parts(rows, cols, row_ptr, ci, vals).unwrap();
             let layer = SparseLinear::new(csr, Array1::zeros(rows)).unwrap();
+            let bytes = match layer.packed_bytes() {
+                0 => csr_bytes,
+                packed => packed + 4 * rows,
+            };
+            g.throughput(Throughput::Bytes(bytes as u64));
             let copies = rotation(&layer, bytes);
             let xa = Array2::from_shape_vec((1, cols), x.clone()).unwrap();
             for t in [1, 2] {
-                cold(&mut g, "csr_90pct", t, &copies, rows, |l, o| {
+                cold(&mut g, "sparse_90pct", t, &copies, rows, |l, o| {
                     let y = l.forward(xa.view()).unwrap();
                     o.copy_from_slice(y.as_slice().unwrap());
                 });

@@ -5,6 +5,9 @@ use std::arch::x86_64::*;
 
 use crate::kernels::sparse_packed::{Lanes, PackedSparse, BLOCK, GROUP};
 
+/// Steps between a prefetch and the step that reads it (64 bytes of values per step).
+const AHEAD: usize = 16;
+
 /// One step: `acc + w[0..16] · lookup(x[32·block..], bytes >> SHIFT)`.
 ///
 /// # Safety
@@ -50,6 +53,14 @@ pub(crate) unsafe fn rows(p: &PackedSparse, xs: &[Lanes], r0: usize, out: &mut [
         // SAFETY (offsets): t + 3 < n, so values 16t..16t + 64 and index bytes 16t..16t + 64
         // are inside the slices (checked above); each block start is at most 32·last.
         while t < n {
+            // Cold weights: fetch the lines AHEAD steps on (past the group into the next one's,
+            // which follow in memory; prefetches never fault and the addresses are only formed
+            // with wrapping arithmetic). Cold 4096² at 90%: 838 → 761 µs; warm 1024² ~4%
+            // slower (16.4 → 17.1 µs).
+            for k in 0..4 {
+                _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(GROUP * (t + AHEAD + k)).cast());
+            }
+            _mm_prefetch::<_MM_HINT_T0>(qp.wrapping_add(16 * (t + AHEAD)).cast());
             let quad = _mm512_loadu_si512(qp.add(16 * t).cast());
             acc[0] = step::<0>(acc[0], wp.add(GROUP * t), quad, xb(t));
             acc[1] = step::<8>(acc[1], wp.add(GROUP * (t + 1)), quad, xb(t + 1));
