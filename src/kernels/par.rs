@@ -47,17 +47,18 @@ where
     T: Send,
     F: Fn(usize, &mut [T]) + Sync + Send,
 {
+    use std::collections::VecDeque;
     use std::sync::Mutex;
 
-    let mut blocks: Vec<Option<&mut [T]>> = out.chunks_mut(chunk).map(Some).collect();
+    let mut blocks: Vec<&mut [T]> = out.chunks_mut(chunk).collect();
     let n = blocks.len();
     let parts = rayon::current_num_threads().min(n);
-    // Participant p's range: blocks n·p/parts .. n·(p+1)/parts, as (index of its first block,
-    // the blocks themselves, each taken once).
+    // Participant p's range: blocks n·p/parts .. n·(p+1)/parts, as (index of its first untaken
+    // block, its untaken blocks — the owner takes from the front, others from the back).
     let mut ranges = Vec::with_capacity(parts);
     for p in (0..parts).rev() {
         let start = n * p / parts;
-        let mine: Vec<Option<&mut [T]>> = blocks.drain(start..).collect();
+        let mine: VecDeque<&mut [T]> = blocks.drain(start..).collect();
         ranges.push(Mutex::new((start, mine)));
     }
     ranges.reverse();
@@ -65,14 +66,15 @@ where
     let take = |q: usize, front: bool| -> Option<(usize, &mut [T])> {
         let mut r = ranges[q].lock().ok()?;
         let (start, blocks) = &mut *r;
-        let b = if front {
-            let i = blocks.iter().position(Option::is_some)?;
-            (*start + i, blocks[i].take()?)
+        if front {
+            let b = blocks.pop_front()?;
+            let i = *start;
+            *start += 1;
+            Some((i, b))
         } else {
-            let i = blocks.iter().rposition(Option::is_some)?;
-            (*start + i, blocks[i].take()?)
-        };
-        Some(b)
+            let b = blocks.pop_back()?;
+            Some((*start + blocks.len(), b))
+        }
     };
     let work = |p: usize| {
         while let Some((i, b)) = take(p, true) {

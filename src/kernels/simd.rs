@@ -743,14 +743,16 @@ pub(crate) fn group_pieces(
     len: usize,
     group: usize,
 ) -> impl Iterator<Item = (usize, usize, usize)> {
+    // One division for the whole range, then the group index counts up.
     let end = k0 + len;
     let mut c = k0;
+    let mut g = k0 / group.max(1);
     std::iter::from_fn(move || {
         (c < end).then(|| {
-            let g = c / group;
             let stop = ((g + 1) * group).min(end);
             let piece = (g, c, stop);
             c = stop;
+            g += 1;
             piece
         })
     })
