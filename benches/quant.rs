@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo bench --bench quant` (medians in `docs/benchmarks.md`).
 //!
-//! These are the scalar kernels of the quantization issue; SIMD kernels come later. Weights
+//! The kernels run on the best instruction set the CPU has (`Isa::best`), with the default
+//! thread pool; `f32_linear` is a whole `Linear` layer, `f32_kernel` its GEMV alone. Weights
 //! and inputs are seeded random values; caches are warm.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -86,10 +87,10 @@ fn gemv_1024(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("gemv_1024x1024");
     group.throughput(Throughput::Elements((n * n) as u64));
-    group.bench_function("f32_linear_ndarray", |b| {
+    group.bench_function("f32_linear", |b| {
         b.iter(|| LinearLayer::forward(&linear, x.view()).unwrap())
     });
-    group.bench_function("f32_scalar_kernel", |b| {
+    group.bench_function("f32_kernel", |b| {
         b.iter(|| float::gemm_f32(xs, 1, &wf, n, n, &mut out).unwrap())
     });
     group.bench_function("f16_weights", |b| {
