@@ -65,14 +65,19 @@ pub fn quantize_blocks(x: &[f32]) -> Result<ActBlocks> {
     crate::error::check_finite(x.iter(), || "W4A8 activations".into())?;
     let mut codes = vec![0i8; x.len()];
     let mut scales = Vec::with_capacity(x.len() / ACT_BLOCK);
+    // The range and the codes through the SIMD quantizer (bit-exact with `quantize_one`): the
+    // scalar loop (a serial max chain and a division per value) took ~20 µs for 4096 values,
+    // ~4% of a cold 4096² W4A8 product.
     for (xb, qb) in x
         .chunks_exact(ACT_BLOCK)
         .zip(codes.chunks_exact_mut(ACT_BLOCK))
     {
-        let m = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let (lo, hi) = super::quantize::range_f32(xb).unwrap_or((0.0, 0.0));
+        let m = hi.max(-lo);
         let s = if m > 0.0 { m / 127.0 } else { 1.0 };
-        for (q, &v) in qb.iter_mut().zip(xb) {
-            *q = super::quantize::quantize_one(v, s, 0).max(-127);
+        super::quantize::quantize_i8(xb, s, 0, qb)?;
+        for q in qb.iter_mut() {
+            *q = (*q).max(-127);
         }
         scales.push(s);
     }
@@ -283,5 +288,28 @@ mod tests {
             .codes
             .iter()
             .all(|&q| q == 0));
+    }
+
+    #[test]
+    fn block_quantization_is_the_scalar_definition() {
+        // s = max|x|/127 per 32 columns, q = round(x/s) half away from zero, in [−127, 127]:
+        // the SIMD quantizer it runs on must give exactly the scalar codes.
+        let mut rng = StdRng::seed_from_u64(21);
+        let mut x: Vec<f32> = (0..32 * 7)
+            .map(|_| rng.random_range(-3.0..3.0f32))
+            .collect();
+        x[32..64].fill(0.0);
+        x[64] = -3.5;
+        x[100] = 2.5;
+        let a = quantize_blocks(&x).unwrap();
+        for (b, xb) in x.chunks_exact(32).enumerate() {
+            let m = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let s = if m > 0.0 { m / 127.0 } else { 1.0 };
+            assert_eq!(a.scales[b], s);
+            for (t, &v) in xb.iter().enumerate() {
+                let want = crate::kernels::quantize::quantize_one(v, s, 0).max(-127);
+                assert_eq!(a.codes[32 * b + t], want, "block {b} col {t}");
+            }
+        }
     }
 }
