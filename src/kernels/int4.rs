@@ -63,7 +63,12 @@ pub(crate) fn code_at(row: &[u8], c: usize) -> u8 {
     }
 }
 
-fn check_q4(packed: &[u8], scales: &[f16], zeros: &[u8], layout: GroupLayout) -> Result<()> {
+pub(crate) fn check_q4(
+    packed: &[u8],
+    scales: &[f16],
+    zeros: &[u8],
+    layout: GroupLayout,
+) -> Result<()> {
     layout.check()?;
     check_len(
         "int4 packed weight",

@@ -50,18 +50,18 @@ where
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
-    let mut blocks: Vec<&mut [T]> = out.chunks_mut(chunk).collect();
-    let n = blocks.len();
+    let n = out.len().div_ceil(chunk);
     let parts = rayon::current_num_threads().min(n);
     // Participant p's range: blocks n·p/parts .. n·(p+1)/parts, as (index of its first untaken
     // block, its untaken blocks — the owner takes from the front, others from the back).
-    let mut ranges = Vec::with_capacity(parts);
-    for p in (0..parts).rev() {
-        let start = n * p / parts;
-        let mine: VecDeque<&mut [T]> = blocks.drain(start..).collect();
-        ranges.push(Mutex::new((start, mine)));
-    }
-    ranges.reverse();
+    let mut blocks = out.chunks_mut(chunk);
+    let ranges: Vec<_> = (0..parts)
+        .map(|p| {
+            let (start, end) = (n * p / parts, n * (p + 1) / parts);
+            let mine: VecDeque<&mut [T]> = blocks.by_ref().take(end - start).collect();
+            Mutex::new((start, mine))
+        })
+        .collect();
     // Takes the next block of range `q`: from the front for its owner, the back otherwise.
     let take = |q: usize, front: bool| -> Option<(usize, &mut [T])> {
         let mut r = ranges[q].lock().ok()?;

@@ -35,9 +35,9 @@ impl<'a, T> Csr<'a, T> {
 ///
 /// Compiled inside each path's `#[target_feature]` wrapper (so `mul_add` is one fused
 /// instruction), but deliberately not vectorised: on this crate's reference machine (AVX-512,
-/// Sapphire Rapids class, gather microcode-mitigated) a 16-lane `vgatherdps` cost ~2.4 cycles
-/// per non-zero, and these scalar loads ~1.3 (1024×1024 at 90%, one thread: 116 µs gathered,
-/// 49 µs scalar). The loads, not the arithmetic, bound the loop.
+/// Sapphire Rapids class, gather microcode-mitigated) a 16-lane `vgatherdps` cost ~2.9 cycles
+/// per non-zero, and these scalar loads ~1.2, at the measured ~2.63 GHz (1024×1024 at 90%,
+/// one thread: 116 µs gathered, 49 µs scalar). The loads, not the arithmetic, bound the loop.
 ///
 /// # Safety
 /// Only called from a wrapper whose features the CPU has. Indices are clamped to

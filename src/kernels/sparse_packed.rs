@@ -262,23 +262,36 @@ pub fn has_packed_kernel(isa: Isa) -> bool {
     cfg!(target_arch = "x86_64") && isa.float_family() == Isa::Avx512
 }
 
+/// `x[c]` from the padded blocks (0 past them).
+#[inline(always)]
+fn x_at(xs: &[Lanes], c: usize) -> f32 {
+    xs.get(c / GROUP).map_or(0.0, |v| v.0[c % GROUP])
+}
+
+/// Adds a group's overflow entries to its 16 row sums (scalar loads; shared by the vector
+/// kernel and the scalar reference).
+#[inline(always)]
+pub(crate) fn add_overflow(grp: &Group<'_>, xs: &[Lanes], acc: &mut [f32; GROUP]) {
+    for ((&l, &c), &v) in grp.over_lane.iter().zip(grp.over_col).zip(grp.over_val) {
+        // Lanes are below GROUP by construction; reduced anyway so no layout can index out.
+        acc[usize::from(l) % GROUP] += v * x_at(xs, usize::from(c));
+    }
+}
+
 /// Scalar reference of the packed layout: `out[l] = Σ_steps value·x[32·block + column byte]`
 /// plus the overflow, for the groups of rows `r0..r0 + out.len()` (`r0` a multiple of
 /// [`GROUP`]), exactly as the vector kernel reads the layout.
 pub(crate) fn rows_scalar(p: &PackedSparse, xs: &[Lanes], r0: usize, out: &mut [f32]) {
-    let at = |c: usize| xs.get(c / GROUP).map_or(0.0, |v| v.0[c % GROUP]);
     for (gi, o) in out.chunks_mut(GROUP).enumerate() {
         let grp = p.group(r0 / GROUP + gi);
         let mut acc = [0.0f32; GROUP];
         for (t, &b) in grp.step_block.iter().enumerate() {
             for (l, a) in acc.iter_mut().enumerate() {
                 let c = usize::from(b) * BLOCK + usize::from(grp.index[t / 4].0[4 * l + t % 4]);
-                *a += grp.values[t].0[l] * at(c);
+                *a += grp.values[t].0[l] * x_at(xs, c);
             }
         }
-        for ((&l, &c), &v) in grp.over_lane.iter().zip(grp.over_col).zip(grp.over_val) {
-            acc[usize::from(l)] += v * at(usize::from(c));
-        }
+        add_overflow(&grp, xs, &mut acc);
         o.copy_from_slice(&acc[..o.len()]);
     }
 }

@@ -107,19 +107,13 @@ pub fn gemv_q4_i8_on(
     out: &mut [f32],
 ) -> Result<()> {
     let isa = isa.check()?;
-    layout.check()?;
+    int4::check_q4(packed, scales, &[], layout)?;
     if !layout.group.is_multiple_of(ACT_BLOCK) {
         return Err(Error::param(
             "group",
             format!("W4A8 needs weight groups that are a multiple of {ACT_BLOCK} columns"),
         ));
     }
-    check_len(
-        "W4A8 packed weight",
-        layout.rows * int4::packed_row_bytes(layout.cols),
-        packed.len(),
-    )?;
-    check_len("W4A8 scales", layout.n_scales(), scales.len())?;
     check_len("W4A8 x", layout.cols, x.len())?;
     check_len("W4A8 out", layout.rows, out.len())?;
     let a = quantize_blocks(x)?;

@@ -10,6 +10,9 @@
 
 use std::arch::aarch64::*;
 
+// Scalar `Σ a·b` over a tail: the scalar reference's dot product.
+use crate::kernels::int8::dot_i8_unchecked as tail;
+
 /// Bytes per vector step.
 const STEP: usize = 16;
 
@@ -57,15 +60,6 @@ unsafe impl Dot16 for Sdot {
         );
         acc
     }
-}
-
-/// Scalar `Σ a·b` over a tail.
-#[inline(always)]
-fn tail(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum()
 }
 
 /// Batch 1: `out[j] = Σ_t a[t]·b[r0 + j, t]`, four weight rows at a time.

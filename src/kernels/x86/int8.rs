@@ -13,6 +13,9 @@
 
 use std::arch::x86_64::*;
 
+// Scalar `Σ a·b` over a tail: the scalar reference's dot product.
+use crate::kernels::int8::dot_i8_unchecked as tail;
+
 /// The operations of one int8 path.
 ///
 /// # Safety
@@ -222,15 +225,6 @@ unsafe impl I8Path for Vnni512 {
     unsafe fn times128(v: __m512i) -> __m512i {
         _mm512_slli_epi32::<7>(v)
     }
-}
-
-/// Scalar `Σ a·b` over a tail.
-#[inline(always)]
-fn tail(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum()
 }
 
 /// `Σ b` over the vector part `[0, kv)` of a weight row, computed as the kernel sees it.

@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::kernels::sparse_packed::{Lanes, PackedSparse, BLOCK, GROUP};
+use crate::kernels::sparse_packed::{add_overflow, Lanes, PackedSparse, BLOCK, GROUP};
 
 /// Steps between a prefetch and the step that reads it (64 bytes of values per step).
 const AHEAD: usize = 16;
@@ -71,12 +71,7 @@ pub(crate) unsafe fn rows(p: &PackedSparse, xs: &[Lanes], r0: usize, out: &mut [
         let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
         let mut rows = [0.0f32; GROUP];
         _mm512_storeu_ps(rows.as_mut_ptr(), sum);
-        for ((&l, &c), &v) in grp.over_lane.iter().zip(grp.over_col).zip(grp.over_val) {
-            // Lanes are below GROUP and columns below `cols` by construction; checked anyway.
-            let c = usize::from(c);
-            let xc = xs.get(c / GROUP).map_or(0.0, |x| x.0[c % GROUP]);
-            rows[usize::from(l) % GROUP] += v * xc;
-        }
+        add_overflow(&grp, xs, &mut rows);
         o.copy_from_slice(&rows[..o.len()]);
     }
 }
