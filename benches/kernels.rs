@@ -1,6 +1,6 @@
 //! The fast kernels per weight format, on this machine's memory bandwidth.
 //!
-//! Run: `cargo bench --bench kernels` (about 6 minutes; medians in `docs/benchmarks.md`).
+//! Run: `cargo bench --bench kernels` (about 7 minutes; medians in `docs/benchmarks.md`).
 //!
 //! - `bandwidth`: Σ over a 1 GiB f32 buffer with 1 and 2 threads — the read bandwidth every
 //!   batch-1 kernel is stated against (`Throughput::Bytes`).
@@ -10,8 +10,9 @@
 //!   AVX-512, CSR elsewhere),
 //!   on 4096×4096 and 11008×4096. Measured **cold**: each call reads the next of enough copies
 //!   of the weights to total ≥ 1 GiB (more than this machine's 300 MiB L3), so every call reads
-//!   its weights from DRAM. `Throughput::Bytes` = weight bytes including scales (and indices
-//!   and padding for the sparse layouts).
+//!   its weights from DRAM — scales included: codes and scales rotate together.
+//!   `Throughput::Bytes` = weight bytes including scales (and indices and padding for the
+//!   sparse layouts).
 //! - `gemv_warm/1024x1024`: the same formats on a 1024×1024 layer that stays in cache.
 //! - `gemm/<shape>/<batch>`: batch 32 and 128, `Throughput::Elements` = multiply-adds
 //!   (batch·rows·cols); `f32_ndarray` is ndarray's `dot` (matrixmultiply) on the same shape,
@@ -174,19 +175,20 @@ fn gemv_cold(c: &mut Criterion) {
         });
         drop(copies);
 
+        // Codes and scales rotate together: both are read from DRAM.
         g.throughput(Throughput::Bytes((n + 4 * rows) as u64));
-        let copies = rotation(&fm.q8, n);
+        let copies = rotation(&(fm.q8.clone(), fm.s8.clone()), n + 4 * rows);
         for t in [1, 2] {
-            cold(&mut g, "int8_weight_only", t, &copies, rows, |w, o| {
-                int8::gemm_q8_f32(&x, 1, w, &fm.s8, &[], ch, o).unwrap()
+            cold(&mut g, "int8_weight_only", t, &copies, rows, |(q, s), o| {
+                int8::gemm_q8_f32(&x, 1, q, s, &[], ch, o).unwrap()
             });
         }
         g.throughput(Throughput::Bytes(n as u64));
         let mut oi = vec![0i32; rows];
         for t in [1, 2] {
-            cold(&mut g, "int8_x_int8", t, &copies, rows, |w, _| {
+            cold(&mut g, "int8_x_int8", t, &copies, rows, |(q, _), _| {
                 let mut oi = vec![0i32; rows];
-                int8::gemm_i8_i32(&xq, w, 1, rows, cols, &mut oi).unwrap();
+                int8::gemm_i8_i32(&xq, q, 1, rows, cols, &mut oi).unwrap();
                 black_box(&oi);
             });
         }
@@ -195,16 +197,16 @@ fn gemv_cold(c: &mut Criterion) {
 
         let bytes4 = n / 2 + 2 * g32.n_scales();
         g.throughput(Throughput::Bytes(bytes4 as u64));
-        let copies = rotation(&fm.q4, bytes4);
+        let copies = rotation(&(fm.q4.clone(), fm.s4.clone()), bytes4);
         for t in [1, 2] {
-            cold(&mut g, "int4_g32", t, &copies, rows, |w, o| {
-                int4::gemm_q4_f32(&x, 1, w, &fm.s4, &[], g32, o).unwrap()
+            cold(&mut g, "int4_g32", t, &copies, rows, |(q, s), o| {
+                int4::gemm_q4_f32(&x, 1, q, s, &[], g32, o).unwrap()
             });
         }
         // The same weights against int8 activations (per 32 columns, quantized per call).
         for t in [1, 2] {
-            cold(&mut g, "int4_g32_x_int8", t, &copies, rows, |w, o| {
-                w4a8::gemv_q4_i8(&x, w, &fm.s4, g32, o).unwrap()
+            cold(&mut g, "int4_g32_x_int8", t, &copies, rows, |(q, s), o| {
+                w4a8::gemv_q4_i8(&x, q, s, g32, o).unwrap()
             });
         }
         drop(copies);

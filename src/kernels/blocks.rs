@@ -5,6 +5,7 @@
 
 use half::f16;
 
+use super::passes::pass_rows;
 use super::simd::{self, group_pieces, Acts, PanelRows, Simd, Wt};
 use super::GroupLayout;
 
@@ -189,20 +190,28 @@ pub(crate) unsafe fn gemv_q4<S: Simd>(
     r0: usize,
     out: &mut [f32],
 ) {
-    let quads = out.len() / 4;
-    for q in 0..quads {
-        let rs: [_; 4] = std::array::from_fn(|r| m.row(r0 + 4 * q + r));
+    let passes = out.len() / 4;
+    for q in 0..passes {
+        let rel = pass_rows(q, passes);
+        let (a, b, c, d) = (
+            m.row(r0 + rel[0]),
+            m.row(r0 + rel[1]),
+            m.row(r0 + rel[2]),
+            m.row(r0 + rel[3]),
+        );
         let got = simd::row_q4_split::<S, 4>(
             xs,
-            rs.map(|r| r.0),
-            rs.map(|r| r.1),
-            rs.map(|r| r.2),
+            [a.0, b.0, c.0, d.0],
+            [a.1, b.1, c.1, d.1],
+            [a.2, b.2, c.2, d.2],
             gsum,
             m.layout.group,
         );
-        out[4 * q..4 * q + 4].copy_from_slice(&got);
+        for (j, v) in rel.into_iter().zip(got) {
+            out[j] = v;
+        }
     }
-    for (j, o) in out.iter_mut().enumerate().skip(4 * quads) {
+    for (j, o) in out.iter_mut().enumerate().skip(4 * passes) {
         let (row, s, z) = m.row(r0 + j);
         *o = simd::row_q4_split::<S, 1>(xs, [row], [s], [z], gsum, m.layout.group)[0];
     }

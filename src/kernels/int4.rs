@@ -182,7 +182,7 @@ pub fn gemm_q4_f32_on(
             // SAFETY: `isa` was checked available; `split` guarantees groups of whole
             // 2·LANES blocks, `xs`/`gsum` were made for this layout, the packed codes, scales
             // and zero points match it (check_q4) and the block's rows lie below rows.
-            Isa::Avx512 if split => unsafe { x86::avx512::gemv_q4(&xs, &gsum, m, r0, o) },
+            Isa::Avx512 if split => unsafe { x86::int4::gemv_q4_table(&xs, &gsum, m, r0, o) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Isa::Avx2 if split => unsafe { x86::avx2::gemv_q4(&xs, &gsum, m, r0, o) },

@@ -22,8 +22,9 @@
 //! group of `group` consecutive columns of each row.
 //!
 //! Batch 1 (the memory-bound decode case) fuses dequantization into the dot products and runs
-//! four weight rows per pass, so each activation load feeds four rows and four weight streams
-//! are in flight. Batch ≥ one vector of rows packs `Xᵀ` once per call and runs a broadcast
+//! four weight rows per pass, one from each quarter of a 128-row block, so each activation load
+//! feeds four rows and four weight streams far apart are in flight (`passes.rs`); int4 codes
+//! become f32 weights by an in-register table lookup on AVX-512 (`x86/int4.rs`). Batch ≥ one vector of rows packs `Xᵀ` once per call and runs a broadcast
 //! micro-kernel (6 weight rows × 2 vectors of batch); non-f32 weights are converted 128 columns
 //! at a time into a small panel reused by the whole batch (never the whole matrix). Results at
 //! batch 1 and batch N may differ in the last bits.
@@ -54,6 +55,7 @@ pub mod float;
 pub mod int4;
 pub mod int8;
 mod par;
+mod passes;
 pub mod quantize;
 mod simd;
 pub mod sparse;
@@ -150,8 +152,9 @@ pub(crate) fn check_len(op: &'static str, want: usize, got: usize) -> Result<()>
     }
 }
 
-/// Weight rows per parallel task at batch 1.
-const GEMV_ROWS: usize = 32;
+/// Weight rows per parallel task at batch 1: a block's four row streams (see [`passes`]) lie a
+/// quarter of it apart.
+const GEMV_ROWS: usize = 128;
 /// Weight rows per parallel task at batch ≥ 2 (a multiple of the 4-row and 6-row micro-tiles).
 const GEMM_ROWS: usize = 48;
 

@@ -8,6 +8,8 @@
 
 use half::{bf16, f16};
 
+use super::passes::pass_rows;
+
 /// The vector operations the float kernels need. Implemented by the x86 and aarch64 paths.
 ///
 /// # Safety
@@ -145,7 +147,8 @@ pub(crate) unsafe fn dot<S: Simd, T: Wt>(x: &[f32], w: &[T], z: f32) -> f32 {
 }
 
 /// `out[r] = Σ_k x_k·w[r, k]` for a block of rows (`w.len() == out.len()·cols`), four rows at
-/// a time: each activation vector feeds four rows, and four weight streams are in flight.
+/// a time, one per quarter of the block: each activation vector feeds four rows, and four
+/// weight streams far apart are in flight (see [`super::passes`]).
 ///
 /// # Safety
 /// CPU supports `S`; `x.len() == cols`, `w.len() == out.len()·cols`.
@@ -155,29 +158,28 @@ pub(crate) unsafe fn rows_dot<S: Simd, T: Wt>(x: &[f32], w: &[T], cols: usize, o
         out.fill(0.0);
         return;
     }
-    let done = out.len() / 4 * 4;
-    let mut quads = out.chunks_exact_mut(4);
-    for (q, o) in (&mut quads).enumerate() {
-        let wq = &w[4 * q * cols..4 * (q + 1) * cols];
-        o.copy_from_slice(&dot4::<S, T>(x, wq, cols));
+    let passes = out.len() / 4;
+    for q in 0..passes {
+        let rel = pass_rows(q, passes);
+        let got = dot4::<S, T>(x, rel.map(|j| w[j * cols..(j + 1) * cols].as_ptr()), cols);
+        for (j, v) in rel.into_iter().zip(got) {
+            out[j] = v;
+        }
     }
-    for (j, o) in quads.into_remainder().iter_mut().enumerate() {
-        let r = done + j;
+    for (r, o) in out.iter_mut().enumerate().skip(4 * passes) {
         *o = dot::<S, T>(x, &w[r * cols..(r + 1) * cols], 0.0);
     }
 }
 
-/// Four dot products `x·w[r]` for the four rows of `w` (`w.len() == 4·cols`), two vector
+/// Four dot products `x·w_r` for the rows at `rp` (`cols` weights each), two vector
 /// accumulators per row.
 ///
 /// # Safety
-/// CPU supports `S`; `x.len() == cols`, `w.len() == 4·cols`.
+/// CPU supports `S`; `x.len() == cols`, each `rp[r]` is valid for `cols` reads.
 #[inline(always)]
-unsafe fn dot4<S: Simd, T: Wt>(x: &[f32], w: &[T], cols: usize) -> [f32; 4] {
+unsafe fn dot4<S: Simd, T: Wt>(x: &[f32], rp: [*const T; 4], cols: usize) -> [f32; 4] {
     let l = S::LANES;
     let xp = x.as_ptr();
-    let wp = w.as_ptr();
-    let rp = [wp, wp.add(cols), wp.add(2 * cols), wp.add(3 * cols)];
     let mut acc = [[S::zero(); 2]; 4];
     let mut k = 0;
     while k + 2 * l <= cols {
@@ -309,9 +311,9 @@ pub(crate) unsafe fn row_q4_split<S: Simd, const R: usize>(
         for q in 0..n {
             for r in 0..R {
                 let rp = rows[r].as_ptr();
-                // The same group R rows ahead (rows are contiguous): short rows outrun the
-                // hardware prefetcher.
-                S::prefetch(rp.wrapping_add((g0 + q) * group / 2 + R * rows[r].len()));
+                // The same group of this stream's next row (the row of the next pass, see
+                // `passes`): short rows outrun the hardware prefetcher.
+                S::prefetch(rp.wrapping_add((g0 + q) * group / 2 + rows[r].len()));
                 let d = q4_group_dot::<S>(xp, rp, group, g0 + q);
                 total[r] = S::fmadd(d, S::splat(sbuf[r][q]), total[r]);
             }
@@ -769,30 +771,34 @@ pub(crate) trait PanelRows {
     unsafe fn fill<S: Simd>(&self, j: usize, k0: usize, dst: &mut [f32]);
 }
 
-/// `Σ x_k` over four streams at once (the quarters of `x`), two vector accumulators each: the
-/// bandwidth probe. One stream alone leaves DRAM bandwidth unused (the four-row GEMV read
-/// faster than a one-stream probe); four match what the kernels keep in flight.
+/// Streams of the bandwidth probe [`sum`].
+const SUM_STREAMS: usize = 16;
+
+/// `Σ x_k` over [`SUM_STREAMS`] streams at once (the sixteenths of `x`), one vector
+/// accumulator each: the bandwidth probe. Fewer streams leave DRAM bandwidth unused (one
+/// stream read slower than the four-row GEMVs; four streams, what the kernels keep in flight,
+/// read ~10% less than sixteen on the development machine), and the probe is meant to be the
+/// most a plain read gets.
 ///
 /// # Safety
 /// CPU supports `S`.
 #[inline(always)]
 pub(crate) unsafe fn sum<S: Simd>(x: &[f32]) -> f32 {
     let l = S::LANES;
-    let q = x.len() / 4 / (2 * l) * (2 * l);
+    let q = x.len() / SUM_STREAMS / (2 * l) * (2 * l);
     let xp = x.as_ptr();
-    let mut acc = [[S::zero(); 2]; 4];
+    let mut acc = [S::zero(); SUM_STREAMS];
     let mut k = 0;
     while k < q {
         for (s, a) in acc.iter_mut().enumerate() {
             let p = xp.add(s * q + k);
-            a[0] = S::add(a[0], S::load(p));
-            a[1] = S::add(a[1], S::load(p.add(l)));
+            *a = S::add(*a, S::add(S::load(p), S::load(p.add(l))));
         }
         k += 2 * l;
     }
     let mut v = S::zero();
-    for a in &acc {
-        v = S::add(v, S::add(a[0], a[1]));
+    for a in acc {
+        v = S::add(v, a);
     }
-    S::hsum(v) + x[4 * q..].iter().sum::<f32>()
+    S::hsum(v) + x[SUM_STREAMS * q..].iter().sum::<f32>()
 }

@@ -2,7 +2,7 @@
 //! of row `r0 + j`. Values are f32 or int8 codes (widened in registers).
 //!
 //! Each path runs the same eight-accumulator scalar-load loop compiled with its features
-//! (vector gathers measured slower, see [`csr_rows`]); AVX-512 machines run pruned f32 layers
+//! (vector gathers measured slower, see `csr_rows`); AVX-512 machines run pruned f32 layers
 //! on the packed layout of [`super::sparse_packed`] instead. Column indices are clamped to
 //! `x.len() − 1` (so no index can read outside `x`, whatever the structure) and the row
 //! pointers sliced with bounds checks. [`crate::sparse::CsrMatrix`] validates every index when

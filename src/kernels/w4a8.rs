@@ -228,6 +228,7 @@ mod tests {
             (4, 384, 64),
             (6, 256, 128),
             (2, 96, 96),
+            (131, 128, 32),
         ] {
             let layout = GroupLayout {
                 rows,

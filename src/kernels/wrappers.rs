@@ -97,19 +97,6 @@ macro_rules! float_wrappers {
         }
 
         /// # Safety
-        /// The CPU has this path's features; the lengths of [`blocks::gemv_q4`].
-        #[target_feature(enable = $feat)]
-        pub(crate) unsafe fn gemv_q4(
-            xs: &[f32],
-            gsum: &[f32],
-            m: Q4<'_>,
-            r0: usize,
-            o: &mut [f32],
-        ) {
-            blocks::gemv_q4::<$S>(xs, gsum, m, r0, o)
-        }
-
-        /// # Safety
         /// The CPU has this path's features; the lengths of [`blocks::gemm_q4`].
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn gemm_q4(a: Acts<'_>, m: Q4<'_>, r0: usize, o: &mut [f32]) {
@@ -145,3 +132,23 @@ macro_rules! float_wrappers {
     };
 }
 pub(crate) use float_wrappers;
+
+/// The wrapper of the generic int4 × f32 batch-1 block, for the paths without a dedicated one
+/// (AVX-512 has `x86::int4`).
+macro_rules! q4_split_wrapper {
+    ($feat:literal, $S:ty) => {
+        /// # Safety
+        /// The CPU has this path's features; the lengths of [`blocks::gemv_q4`].
+        #[target_feature(enable = $feat)]
+        pub(crate) unsafe fn gemv_q4(
+            xs: &[f32],
+            gsum: &[f32],
+            m: Q4<'_>,
+            r0: usize,
+            o: &mut [f32],
+        ) {
+            blocks::gemv_q4::<$S>(xs, gsum, m, r0, o)
+        }
+    };
+}
+pub(crate) use q4_split_wrapper;

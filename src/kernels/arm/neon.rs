@@ -142,6 +142,7 @@ unsafe impl Simd for Neon {
 }
 
 crate::kernels::wrappers::float_wrappers!("neon", Neon, 4);
+crate::kernels::wrappers::q4_split_wrapper!("neon", Neon);
 
 #[cfg(test)]
 mod tests {

@@ -111,3 +111,4 @@ unsafe fn lanes_below(count: usize) -> __m256i {
 }
 
 crate::kernels::x86::float_wrappers!("avx2,fma,f16c", Avx2, 2);
+crate::kernels::wrappers::q4_split_wrapper!("avx2,fma,f16c", Avx2);

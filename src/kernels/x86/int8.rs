@@ -15,6 +15,7 @@ use std::arch::x86_64::*;
 
 // Scalar `Σ a·b` over a tail: the scalar reference's dot product.
 use crate::kernels::int8::dot_i8_unchecked as tail;
+use crate::kernels::passes::pass_rows;
 
 /// The operations of one int8 path.
 ///
@@ -262,23 +263,24 @@ pub(crate) unsafe fn gemv<P: I8Path>(
         a.as_ptr().cast()
     };
     let ones = P::ones();
-    // Four rows at a time: each activation step feeds four rows, and four weight streams are
-    // in flight (what it takes to approach DRAM bandwidth with one thread).
-    let quads = out.len() / 4;
-    for q in 0..quads {
-        let j = 4 * q;
-        let blk = &b[(r0 + j) * k..(r0 + j + 4) * k];
-        let bp = blk.as_ptr();
-        let rp = [bp, bp.add(k), bp.add(2 * k), bp.add(3 * k)];
+    // Four rows at a time, one per quarter of the block: each activation step feeds four
+    // rows, and four weight streams far apart are in flight (what it takes to approach DRAM
+    // bandwidth; see `passes`).
+    let passes = out.len() / 4;
+    for q in 0..passes {
+        let rel = pass_rows(q, passes);
+        let rows = rel.map(|j| &b[(r0 + j) * k..(r0 + j + 1) * k]);
+        let rp = rows.map(|r| r.as_ptr());
         let mut acc = [P::zero(); 4];
         let mut s = [P::zero(); 4];
         let mut t = 0;
         while t < kv {
             let av = P::load_a(ap.add(t));
             for r in 0..4 {
-                // The same step four rows ahead (the next quad): short rows outrun the
-                // hardware prefetcher. A prefetch never faults (wrapping address).
-                _mm_prefetch::<_MM_HINT_T0>(rp[r].wrapping_add(t + 4 * k).cast());
+                // The same step of this stream's next row (the row of the next pass): short
+                // rows outrun the hardware prefetcher. A prefetch never faults (wrapping
+                // address).
+                _mm_prefetch::<_MM_HINT_T0>(rp[r].wrapping_add(t + k).cast());
                 let bv = P::load_b(rp[r].add(t));
                 acc[r] = P::dot(acc[r], av, bv);
                 if P::BIASED {
@@ -297,12 +299,10 @@ pub(crate) unsafe fn gemv<P: I8Path>(
         }
         let sums = P::hsum4(lanes);
         for r in 0..4 {
-            let v = sums[r];
-            let row = &blk[r * k..(r + 1) * k];
-            out[j + r] = v.wrapping_add(tail(&a[kv..], &row[kv..]));
+            out[rel[r]] = sums[r].wrapping_add(tail(&a[kv..], &rows[r][kv..]));
         }
     }
-    for (j, o) in out.iter_mut().enumerate().skip(4 * quads) {
+    for (j, o) in out.iter_mut().enumerate().skip(4 * passes) {
         let row = &b[(r0 + j) * k..(r0 + j + 1) * k];
         let bp = row.as_ptr();
         let (mut acc, mut acc2, mut s) = (P::zero(), P::zero(), P::zero());

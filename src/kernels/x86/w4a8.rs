@@ -5,6 +5,7 @@ use std::arch::x86_64::*;
 use half::f16;
 
 use crate::kernels::blocks::Q4;
+use crate::kernels::passes::pass_rows;
 use crate::kernels::w4a8::{row_blocks, ActBlocks, SplitActs, ACT_BLOCK, STEP};
 
 /// `out[j] = Σ_b s_g·s_b·Σ (u − 8)·q` for rows `r0..r0 + out.len()`, 128 columns per step.
@@ -26,19 +27,22 @@ pub(crate) unsafe fn gemv_vnni512(
         32 => _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
         _ => _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
     };
-    // Four rows at a time (four weight streams in flight, activations loaded once), then
-    // the rest one by one.
-    let quads = out.len() / 4;
-    for q in 0..quads {
-        let rows: [usize; 4] = [r0 + 4 * q, r0 + 4 * q + 1, r0 + 4 * q + 2, r0 + 4 * q + 3];
+    // Four rows at a time, one per quarter of the block (four weight streams far apart in
+    // flight, activations loaded once for the four; see `passes`), then the rest one by one.
+    let passes = out.len() / 4;
+    for q in 0..passes {
+        let rel = pass_rows(q, passes);
+        let rows = rel.map(|j| r0 + j);
         let got = match m.layout.group {
             32 => rows_n::<4, 32>(a, sp, m, rows, steps, idx),
             64 => rows_n::<4, 64>(a, sp, m, rows, steps, idx),
             _ => rows_n::<4, 0>(a, sp, m, rows, steps, idx),
         };
-        out[4 * q..4 * q + 4].copy_from_slice(&got);
+        for (j, v) in rel.into_iter().zip(got) {
+            out[j] = v;
+        }
     }
-    for (j, o) in out.iter_mut().enumerate().skip(4 * quads) {
+    for (j, o) in out.iter_mut().enumerate().skip(4 * passes) {
         *o = match m.layout.group {
             32 => rows_n::<1, 32>(a, sp, m, [r0 + j], steps, idx)[0],
             64 => rows_n::<1, 64>(a, sp, m, [r0 + j], steps, idx)[0],
@@ -87,10 +91,10 @@ unsafe fn rows_n<const R: usize, const G: usize>(
         let ls = _mm512_loadu_ps(lsp.add(st * 16));
         let lq = _mm512_loadu_ps(lqp.add(st * 16));
         for r in 0..R {
-            // Rows are short (cols/2 bytes) and the next rows follow in memory: prefetch the
-            // same step of the row R rows ahead, which the hardware prefetcher does not reach
-            // in time. (A prefetch never faults; the address is formed with wrapping_add.)
-            let ahead = rp[r].wrapping_add(st * STEP / 2 + R * cols / 2);
+            // Rows are short (cols/2 bytes): prefetch the same step of this stream's next
+            // row (the row of the next pass), which the hardware prefetcher does not reach in
+            // time. (A prefetch never faults; the address is formed with wrapping_add.)
+            let ahead = rp[r].wrapping_add(st * STEP / 2 + cols / 2);
             _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
             let v = _mm512_loadu_si512(rp[r].add(st * STEP / 2).cast());
             let lo = _mm512_and_si512(v, nib);
