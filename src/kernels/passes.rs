@@ -17,6 +17,13 @@ pub(crate) fn pass_rows(q: usize, passes: usize) -> [usize; 4] {
     [q, q + passes, q + 2 * passes, q + 3 * passes]
 }
 
+/// `rows` shifted by `r0` (written out: a closure passed to `array::map` would be compiled
+/// outside the kernel's target features, as a call).
+#[inline(always)]
+pub(crate) fn offset(rows: [usize; 4], r0: usize) -> [usize; 4] {
+    [r0 + rows[0], r0 + rows[1], r0 + rows[2], r0 + rows[3]]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

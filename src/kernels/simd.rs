@@ -161,7 +161,14 @@ pub(crate) unsafe fn rows_dot<S: Simd, T: Wt>(x: &[f32], w: &[T], cols: usize, o
     let passes = out.len() / 4;
     for q in 0..passes {
         let rel = pass_rows(q, passes);
-        let got = dot4::<S, T>(x, rel.map(|j| w[j * cols..(j + 1) * cols].as_ptr()), cols);
+        let wp = w[..4 * passes * cols].as_ptr();
+        let rp = [
+            wp.add(rel[0] * cols),
+            wp.add(rel[1] * cols),
+            wp.add(rel[2] * cols),
+            wp.add(rel[3] * cols),
+        ];
+        let got = dot4::<S, T>(x, rp, cols);
         for (j, v) in rel.into_iter().zip(got) {
             out[j] = v;
         }

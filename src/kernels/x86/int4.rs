@@ -14,7 +14,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::blocks::Q4;
-use crate::kernels::passes::pass_rows;
+use crate::kernels::passes::{offset, pass_rows};
 
 /// Groups whose f16 scales are converted per pass (a row's scales for them sit on the stack).
 const CHUNK: usize = 64;
@@ -39,7 +39,7 @@ pub(crate) unsafe fn gemv_q4_table(
     let passes = out.len() / 4;
     for q in 0..passes {
         let rel = pass_rows(q, passes);
-        let got = rows_table::<4>(xs, gsum, m, rel.map(|j| r0 + j));
+        let got = rows_table::<4>(xs, gsum, m, offset(rel, r0));
         for (j, v) in rel.into_iter().zip(got) {
             out[j] = v;
         }

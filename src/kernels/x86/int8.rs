@@ -15,7 +15,7 @@ use std::arch::x86_64::*;
 
 // Scalar `Σ a·b` over a tail: the scalar reference's dot product.
 use crate::kernels::int8::dot_i8_unchecked as tail;
-use crate::kernels::passes::pass_rows;
+use crate::kernels::passes::{offset, pass_rows};
 
 /// The operations of one int8 path.
 ///
@@ -269,8 +269,19 @@ pub(crate) unsafe fn gemv<P: I8Path>(
     let passes = out.len() / 4;
     for q in 0..passes {
         let rel = pass_rows(q, passes);
-        let rows = rel.map(|j| &b[(r0 + j) * k..(r0 + j + 1) * k]);
-        let rp = rows.map(|r| r.as_ptr());
+        let at = offset(rel, r0);
+        let rows = [
+            &b[at[0] * k..(at[0] + 1) * k],
+            &b[at[1] * k..(at[1] + 1) * k],
+            &b[at[2] * k..(at[2] + 1) * k],
+            &b[at[3] * k..(at[3] + 1) * k],
+        ];
+        let rp = [
+            rows[0].as_ptr(),
+            rows[1].as_ptr(),
+            rows[2].as_ptr(),
+            rows[3].as_ptr(),
+        ];
         let mut acc = [P::zero(); 4];
         let mut s = [P::zero(); 4];
         let mut t = 0;
@@ -299,7 +310,11 @@ pub(crate) unsafe fn gemv<P: I8Path>(
         }
         let sums = P::hsum4(lanes);
         for r in 0..4 {
-            out[rel[r]] = sums[r].wrapping_add(tail(&a[kv..], &rows[r][kv..]));
+            out[rel[r]] = if kv < k {
+                sums[r].wrapping_add(tail(&a[kv..], &rows[r][kv..]))
+            } else {
+                sums[r]
+            };
         }
     }
     for (j, o) in out.iter_mut().enumerate().skip(4 * passes) {
@@ -327,7 +342,11 @@ pub(crate) unsafe fn gemv<P: I8Path>(
         if P::BIASED {
             v = v.wrapping_sub(P::hsum(s).wrapping_mul(128));
         }
-        *o = v.wrapping_add(tail(&a[kv..], &row[kv..]));
+        *o = if kv < k {
+            v.wrapping_add(tail(&a[kv..], &row[kv..]))
+        } else {
+            v
+        };
     }
 }
 

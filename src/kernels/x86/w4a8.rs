@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 use half::f16;
 
 use crate::kernels::blocks::Q4;
-use crate::kernels::passes::pass_rows;
+use crate::kernels::passes::{offset, pass_rows};
 use crate::kernels::w4a8::{row_blocks, ActBlocks, SplitActs, ACT_BLOCK, STEP};
 
 /// `out[j] = Σ_b s_g·s_b·Σ (u − 8)·q` for rows `r0..r0 + out.len()`, 128 columns per step.
@@ -32,7 +32,7 @@ pub(crate) unsafe fn gemv_vnni512(
     let passes = out.len() / 4;
     for q in 0..passes {
         let rel = pass_rows(q, passes);
-        let rows = rel.map(|j| r0 + j);
+        let rows = offset(rel, r0);
         let got = match m.layout.group {
             32 => rows_n::<4, 32>(a, sp, m, rows, steps, idx),
             64 => rows_n::<4, 64>(a, sp, m, rows, steps, idx),
