@@ -168,13 +168,8 @@ fn gemm_conv<T: FloatWeight>(
     check_len("gemm x", batch * cols, x.len())?;
     check_len("gemm weight", rows * cols, w.len())?;
     check_len("gemm out", batch * rows, out.len())?;
-    let (xt, bp) = pack_transpose(x, batch, cols, isa.lanes());
-    let a = Acts {
-        x,
-        batch,
-        xt: &xt,
-        bp,
-    };
+    let xt = pack_transpose(x, batch, cols, isa.lanes());
+    let a = Acts { x, batch, xt: &xt };
     run_rows(
         batch,
         rows,

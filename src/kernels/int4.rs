@@ -165,13 +165,8 @@ pub fn gemm_q4_f32_on(
     } else {
         (Vec::new(), Vec::new())
     };
-    let (xt, bp) = pack_transpose(x, batch, layout.cols, lanes);
-    let a = Acts {
-        x,
-        batch,
-        xt: &xt,
-        bp,
-    };
+    let xt = pack_transpose(x, batch, layout.cols, lanes);
+    let a = Acts { x, batch, xt: &xt };
     run_rows(
         batch,
         layout.rows,

@@ -247,13 +247,8 @@ pub fn gemm_q8_f32_on(
         zeros,
         layout,
     };
-    let (xt, bp) = pack_transpose(x, batch, layout.cols, isa.lanes());
-    let a = Acts {
-        x,
-        batch,
-        xt: &xt,
-        bp,
-    };
+    let xt = pack_transpose(x, batch, layout.cols, isa.lanes());
+    let a = Acts { x, batch, xt: &xt };
     run_rows(
         batch,
         layout.rows,

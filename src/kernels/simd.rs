@@ -572,14 +572,13 @@ pub(crate) const MRB: usize = 6;
 const NVB: usize = 2;
 
 /// The activations of a batch-N product: `x` (batch × cols) and, when the batch fills at
-/// least one vector, its transpose packed as (cols × `bp`) with the batch padded with zeros
-/// to `bp`, a multiple of the path's lanes (empty otherwise).
+/// least one vector, its transpose packed for the broadcast kernel (see [`pack_transpose`];
+/// empty otherwise).
 #[derive(Clone, Copy)]
 pub(crate) struct Acts<'a> {
     pub(crate) x: &'a [f32],
     pub(crate) batch: usize,
     pub(crate) xt: &'a [f32],
-    pub(crate) bp: usize,
 }
 
 impl<'a> Acts<'a> {
@@ -590,29 +589,28 @@ impl<'a> Acts<'a> {
     }
 }
 
-/// The packed transpose of `x` (batch × cols) for a path of `lanes` f32 lanes, and its row
-/// length `bp`: empty (and `bp = 0`) on the scalar path or when the batch is below one vector.
-pub(crate) fn pack_transpose(
-    x: &[f32],
-    batch: usize,
-    cols: usize,
-    lanes: usize,
-) -> (Vec<f32>, usize) {
+/// The packed transpose of `x` (batch × cols) for a path of `lanes` f32 lanes: empty on the
+/// scalar path or when the batch is below one vector.
+///
+/// Tile-major: the batch is cut into tiles of `NVB·lanes` columns (the broadcast tile's
+/// width, the last one padded with zeros), and each tile is stored as its own (cols × width)
+/// matrix, so the rows a tile reads are contiguous. (With one (cols × bp) matrix, batch 128
+/// put the rows of a tile 512 bytes apart: a `KB`-row slab fell into 16 of the 64 L1 sets,
+/// more lines per set than the cache has ways.)
+pub(crate) fn pack_transpose(x: &[f32], batch: usize, cols: usize, lanes: usize) -> Vec<f32> {
     if lanes == 0 || batch < lanes || cols == 0 {
-        return (Vec::new(), 0);
+        return Vec::new();
     }
-    let bp = batch.div_ceil(lanes) * lanes;
+    let tw = NVB * lanes;
+    let bp = batch.div_ceil(tw) * tw;
     let mut xt = vec![0.0f32; cols * bp];
-    const B: usize = 64;
-    for c0 in (0..cols).step_by(B) {
-        let c1 = (c0 + B).min(cols);
-        for (i, row) in x.chunks_exact(cols).enumerate() {
-            for (c, &v) in row[c0..c1].iter().enumerate() {
-                xt[(c0 + c) * bp + i] = v;
-            }
+    for (i, row) in x.chunks_exact(cols).enumerate() {
+        let tile = &mut xt[i / tw * cols * tw..(i / tw + 1) * cols * tw];
+        for (dst, &v) in tile[i % tw..].iter_mut().step_by(tw).zip(row) {
+            *dst = v;
         }
     }
-    (xt, bp)
+    xt
 }
 
 /// Where [`bcast_block`] reads weight rows: f32 rows in place (row stride `cols`), or rows
@@ -668,13 +666,14 @@ unsafe fn bcast_block<S: Simd, P: PanelRows>(
         let mut i = 0;
         while i < a.batch {
             let nb = (a.batch - i).min(NVB * l);
-            let xt = a.xt.as_ptr().add(k0 * a.bp + i);
+            // The tile's own (cols × NVB·LANES) block of the packed transpose, row k0.
+            let xt = a.xt.as_ptr().add(i * cols + k0 * NVB * l);
             for j in (0..rows).step_by(MRB) {
                 let mr = (rows - j).min(MRB);
                 let wr: [*const f32; MRB] =
                     std::array::from_fn(|r| base.add((j + if r < mr { r } else { 0 }) * stride));
                 let o = out.add(j * a.batch + i);
-                bcast_tile::<S>(wr, mr, kc, xt, a.bp, o, a.batch, nb, k0 == 0);
+                bcast_tile::<S>(wr, mr, kc, xt, NVB * l, o, a.batch, nb, k0 == 0);
             }
             i += NVB * l;
         }
