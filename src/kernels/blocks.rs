@@ -5,7 +5,7 @@
 
 use half::f16;
 
-use super::passes::pass_rows;
+use super::passes::{offset, pass_rows};
 use super::simd::{self, group_pieces, Acts, PanelRows, Simd, Wt};
 use super::GroupLayout;
 
@@ -193,12 +193,8 @@ pub(crate) unsafe fn gemv_q4<S: Simd>(
     let passes = out.len() / 4;
     for q in 0..passes {
         let rel = pass_rows(q, passes);
-        let (a, b, c, d) = (
-            m.row(r0 + rel[0]),
-            m.row(r0 + rel[1]),
-            m.row(r0 + rel[2]),
-            m.row(r0 + rel[3]),
-        );
+        let at = offset(rel, r0);
+        let (a, b, c, d) = (m.row(at[0]), m.row(at[1]), m.row(at[2]), m.row(at[3]));
         let got = simd::row_q4_split::<S, 4>(
             xs,
             [a.0, b.0, c.0, d.0],
