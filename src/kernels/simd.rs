@@ -604,10 +604,18 @@ pub(crate) fn pack_transpose(x: &[f32], batch: usize, cols: usize, lanes: usize)
     let tw = NVB * lanes;
     let bp = batch.div_ceil(tw) * tw;
     let mut xt = vec![0.0f32; cols * bp];
-    for (i, row) in x.chunks_exact(cols).enumerate() {
-        let tile = &mut xt[i / tw * cols * tw..(i / tw + 1) * cols * tw];
-        for (dst, &v) in tile[i % tw..].iter_mut().step_by(tw).zip(row) {
-            *dst = v;
+    // 64 columns at a time: the (64 × tw) piece of the tile being written stays in L1 while
+    // the tile's rows are read into it.
+    const B: usize = 64;
+    for (t, tile) in xt.chunks_exact_mut(cols * tw).enumerate() {
+        let rows = x.chunks_exact(cols).skip(t * tw).take(tw);
+        for c0 in (0..cols).step_by(B) {
+            let c1 = (c0 + B).min(cols);
+            for (u, row) in rows.clone().enumerate() {
+                for (c, &v) in (c0..c1).zip(&row[c0..c1]) {
+                    tile[c * tw + u] = v;
+                }
+            }
         }
     }
     xt
