@@ -56,14 +56,33 @@ impl ActBlocks {
 /// block), `q = round(x / s)` (half away from zero). Errors on a width that is not a multiple
 /// of the block or on NaN/Inf.
 pub fn quantize_blocks(x: &[f32]) -> Result<ActBlocks> {
+    quantize_blocks_on(Isa::best(), x)
+}
+
+/// [`quantize_blocks`] on an available path: one fused pass on AVX-512, block by block through
+/// the SIMD range and quantizer elsewhere (the same codes and scales on every path).
+pub(crate) fn quantize_blocks_on(isa: Isa, x: &[f32]) -> Result<ActBlocks> {
     if !x.len().is_multiple_of(ACT_BLOCK) {
         return Err(Error::param(
             "x",
             format!("width {} is not a multiple of {ACT_BLOCK}", x.len()),
         ));
     }
-    crate::error::check_finite(x.iter(), || "W4A8 activations".into())?;
+    let finite = || crate::error::check_finite(x.iter(), || "W4A8 activations".into());
     let mut codes = vec![0i8; x.len()];
+    #[cfg(target_arch = "x86_64")]
+    if isa.float_family() == Isa::Avx512 {
+        let mut scales = vec![0.0f32; x.len() / ACT_BLOCK];
+        // SAFETY: the path is available (the caller's `isa` is); x.len() == codes.len() ==
+        // ACT_BLOCK·scales.len() (ACT_BLOCK = 32, the kernel's block).
+        if unsafe { x86::quantize::act_blocks_avx512(x, &mut codes, &mut scales) } {
+            return Ok(ActBlocks { codes, scales });
+        }
+        // A value is not finite: the scalar check names it.
+        finite()?;
+        return Err(Error::param("x", "W4A8 activations are not finite"));
+    }
+    finite()?;
     let mut scales = Vec::with_capacity(x.len() / ACT_BLOCK);
     // The range and the codes through the SIMD quantizer (bit-exact with `quantize_one`): the
     // scalar loop (a serial max chain and a division per value) took ~20 µs for 4096 values,
@@ -72,10 +91,10 @@ pub fn quantize_blocks(x: &[f32]) -> Result<ActBlocks> {
         .chunks_exact(ACT_BLOCK)
         .zip(codes.chunks_exact_mut(ACT_BLOCK))
     {
-        let (lo, hi) = super::quantize::range_f32(xb).unwrap_or((0.0, 0.0));
+        let (lo, hi) = super::quantize::range_f32_on(isa, xb)?.unwrap_or((0.0, 0.0));
         let m = hi.max(-lo);
         let s = if m > 0.0 { m / 127.0 } else { 1.0 };
-        super::quantize::quantize_i8(xb, s, 0, qb)?;
+        super::quantize::quantize_i8_on(isa, xb, s, 0, qb)?;
         for q in qb.iter_mut() {
             *q = (*q).max(-127);
         }
@@ -288,7 +307,8 @@ mod tests {
     #[test]
     fn block_quantization_is_the_scalar_definition() {
         // s = max|x|/127 per 32 columns, q = round(x/s) half away from zero, in [−127, 127]:
-        // the SIMD quantizer it runs on must give exactly the scalar codes.
+        // every path (the fused AVX-512 pass, the per-block SIMD quantizer, the scalar one)
+        // must give exactly the scalar codes.
         let mut rng = StdRng::seed_from_u64(21);
         let mut x: Vec<f32> = (0..32 * 7)
             .map(|_| rng.random_range(-3.0..3.0f32))
@@ -296,14 +316,27 @@ mod tests {
         x[32..64].fill(0.0);
         x[64] = -3.5;
         x[100] = 2.5;
-        let a = quantize_blocks(&x).unwrap();
-        for (b, xb) in x.chunks_exact(32).enumerate() {
-            let m = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let s = if m > 0.0 { m / 127.0 } else { 1.0 };
-            assert_eq!(a.scales[b], s);
-            for (t, &v) in xb.iter().enumerate() {
-                let want = crate::kernels::quantize::quantize_one(v, s, 0).max(-127);
-                assert_eq!(a.codes[32 * b + t], want, "block {b} col {t}");
+        for isa in Isa::available() {
+            let a = quantize_blocks_on(isa, &x).unwrap();
+            for (b, xb) in x.chunks_exact(32).enumerate() {
+                let m = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let s = if m > 0.0 { m / 127.0 } else { 1.0 };
+                assert_eq!(a.scales[b], s);
+                for (t, &v) in xb.iter().enumerate() {
+                    let want = crate::kernels::quantize::quantize_one(v, s, 0).max(-127);
+                    assert_eq!(
+                        a.codes[32 * b + t],
+                        want,
+                        "{} block {b} col {t}",
+                        isa.name()
+                    );
+                }
+            }
+            // A NaN or an infinity in either half of a block is an error on every path.
+            for (at, bad) in [(3, f32::NAN), (40, f32::INFINITY), (63, f32::NEG_INFINITY)] {
+                let mut y = x.clone();
+                y[at] = bad;
+                assert!(quantize_blocks_on(isa, &y).is_err(), "{} {at}", isa.name());
             }
         }
     }
