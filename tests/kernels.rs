@@ -56,8 +56,12 @@ const INT8_SHAPES: &[(usize, usize, usize)] = &[
     (1, 3, 64),
     (1, 3, 65),
     (1, 6, 130),
-    // Two batch-1 blocks of rows: four passes over spread rows, then three single rows.
+    // Batch-1 blocks of spread passes (rows·cols above the threading threshold or not): 131
+    // rows are blocks of 16 (four passes each) and three single rows; 261 rows, blocks of 32
+    // with the last one five rows long (a pass and a single row at r0 > 0).
     (1, 131, 65),
+    (1, 261, 64),
+    (1, 8, 64),
     (3, 4, 33),
     (2, 3, 0),
     (0, 3, 5),
@@ -121,6 +125,10 @@ const Q_SHAPES: &[(usize, usize, usize, usize, bool, bool)] = &[
     (1, 3, 96, 96, true, false),
     (1, 4, 32 * 67, 32, false, false),
     (1, 131, 64, 32, false, true),
+    (1, 261, 96, 32, false, true),
+    (1, 135, 64, 64, false, false),
+    (1, 6, 96, 96, true, true),
+    (50, 5, 544, 32, false, true),
     (17, 7, 2048 + 64, 32, false, true),
     (16, 13, 320, 64, false, false),
     (9, 5, 96, 96, true, false),
@@ -246,6 +254,9 @@ fn float_paths_match_the_scalar_reference() {
         (0, 3, 4),
         (1, 37, 1000),
         (1, 131, 40),
+        (1, 261, 40),
+        // Two batch tiles on AVX-512, the second wider than one vector.
+        (50, 7, 300),
         (7, 9, 255),
         (9, 6, KC + 77),
         (1, 5, 2 * KC + 3),

@@ -21,10 +21,12 @@
 //! Scales and zero points are laid out by a [`GroupLayout`]: one per tensor, per row, or per
 //! group of `group` consecutive columns of each row.
 //!
-//! Batch 1 (the memory-bound decode case) fuses dequantization into the dot products and runs
-//! four weight rows per pass, one from each quarter of a 128-row block, so each activation load
-//! feeds four rows and four weight streams far apart are in flight (`passes.rs`); int4 codes
-//! become f32 weights by an in-register table lookup on AVX-512 (`x86/int4.rs`). Batch ≥ one vector of rows packs `Xᵀ` once per call and runs a broadcast
+//! Batch 1 (the memory-bound decode case) fuses dequantization into the dot products. The
+//! dense x86 and generic float/int4 kernels run four weight rows per pass, one from each
+//! quarter of a block of up to 128 rows, so each activation load feeds four rows and four
+//! weight streams far apart are in flight (`passes.rs`; the int8 weight-only GEMV goes row by
+//! row, the NEON int8 one four adjacent rows); int4 codes become f32 weights by an in-register
+//! table lookup on AVX-512 (`x86/int4.rs`). Batch ≥ one vector of rows packs `Xᵀ` once per call and runs a broadcast
 //! micro-kernel (6 weight rows × 2 vectors of batch); non-f32 weights are converted 128 columns
 //! at a time into a small panel reused by the whole batch (never the whole matrix). Results at
 //! batch 1 and batch N may differ in the last bits.
@@ -152,9 +154,18 @@ pub(crate) fn check_len(op: &'static str, want: usize, got: usize) -> Result<()>
     }
 }
 
-/// Weight rows per parallel task at batch 1: a block's four row streams (see [`passes`]) lie a
-/// quarter of it apart.
+/// Most weight rows per parallel task at batch 1: a block's four row streams (see [`passes`])
+/// lie a quarter of it apart.
 const GEMV_ROWS: usize = 128;
+
+/// Weight rows per parallel task at batch 1 for a product of `rows` rows: [`GEMV_ROWS`], or an
+/// eighth of the rows (a multiple of 4) when that is smaller, so that layers of a few hundred
+/// rows still split over threads. It depends on `rows` alone, never on the thread count: the
+/// pass a row falls in decides its float summation order.
+fn gemv_rows(rows: usize) -> usize {
+    (rows / 8).next_multiple_of(4).clamp(4, GEMV_ROWS)
+}
+
 /// Weight rows per parallel task at batch ≥ 2 (a multiple of the 4-row and 6-row micro-tiles).
 const GEMM_ROWS: usize = 48;
 
@@ -179,7 +190,7 @@ pub(crate) fn run_rows<T, V, M>(
     }
     let work = batch * rows * cols;
     if batch == 1 {
-        par::for_rows(out, 1, GEMV_ROWS, work, gemv);
+        par::for_rows(out, 1, gemv_rows(rows), work, gemv);
         return;
     }
     T::with_scratch(rows * batch, |t| {

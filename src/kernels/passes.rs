@@ -1,6 +1,6 @@
 //! The order in which the batch-1 kernels visit the rows of a block: four rows per pass, one
 //! from each quarter of the block, so that every pass keeps four weight streams in flight that
-//! lie far apart in memory (a block is [`GEMV_ROWS`](super::GEMV_ROWS) rows). Each stream's
+//! lie far apart in memory (a block is up to [`GEMV_ROWS`](super::GEMV_ROWS) rows). Each stream's
 //! next row is the same stream's row of the next pass, one row length ahead, which is what the
 //! kernels prefetch.
 //!

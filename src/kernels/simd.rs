@@ -644,8 +644,9 @@ impl PanelRows for InPlace {
 /// [`MRB`] rows: [`bcast_tile`].
 ///
 /// # Safety
-/// CPU supports `S`; `a` is packed; in-place rows hold `rows·cols` values, converted ones
-/// `rows` rows of `cols`; `out_t.len() == rows·batch`.
+/// CPU supports `S`; `a` is packed by [`pack_transpose`] for `S::LANES` (tiles of
+/// `NVB·LANES` batch columns); in-place rows hold `rows·cols` values, converted ones `rows`
+/// rows of `cols`; `out_t.len() == rows·batch`.
 #[inline(always)]
 unsafe fn bcast_block<S: Simd, P: PanelRows>(
     a: Acts<'_>,
@@ -655,6 +656,11 @@ unsafe fn bcast_block<S: Simd, P: PanelRows>(
     src: Rows<'_, P>,
 ) {
     let l = S::LANES;
+    debug_assert_eq!(
+        a.xt.len(),
+        cols * a.batch.div_ceil(NVB * l) * NVB * l,
+        "transpose packed for another vector width"
+    );
     let out = out_t.as_mut_ptr();
     let mut panel = match src {
         Rows::InPlace(_) => Vec::new(),
@@ -714,8 +720,8 @@ unsafe fn bcast_tile<S: Simd>(
     for t in 0..kc {
         let xrow = xt.add(t * ldx);
         let x0 = S::load(xrow);
-        // With more than LANES batch columns left, the row has ≥ 2·LANES of them (bp and the
-        // tile start are multiples of LANES), so the second vector lies inside it.
+        // Every tile row holds NVB·LANES values (the last tile padded with zeros), so the
+        // second vector lies inside it; it only matters when the tile has more than LANES.
         let x1 = if nb > l {
             S::load(xrow.add(l))
         } else {

@@ -52,16 +52,30 @@ impl ActBlocks {
     }
 }
 
-/// Quantizes `x` per block of [`ACT_BLOCK`] columns: `s = max|x| / 127` (1 for an all-zero
-/// block), `q = round(x / s)` (half away from zero). Errors on a width that is not a multiple
+/// Quantizes `x` per block of [`ACT_BLOCK`] columns: `s = max|x| / 127` (1 when that is 0:
+/// an all-zero block, or one whose values are so small that the division underflows), `q = round(x / s)` (half away from zero). Errors on a width that is not a multiple
 /// of the block or on NaN/Inf.
 pub fn quantize_blocks(x: &[f32]) -> Result<ActBlocks> {
     quantize_blocks_on(Isa::best(), x)
 }
 
-/// [`quantize_blocks`] on an available path: one fused pass on AVX-512, block by block through
-/// the SIMD range and quantizer elsewhere (the same codes and scales on every path).
+/// The scale of a block whose largest magnitude is `m`: `m / 127`, or 1 when that is 0 (an
+/// all-zero block, or one so small that `m / 127` underflows).
+#[inline]
+pub(crate) fn block_scale(m: f32) -> f32 {
+    let s = m / 127.0;
+    if s > 0.0 {
+        s
+    } else {
+        1.0
+    }
+}
+
+/// [`quantize_blocks`] on a chosen path (an error if the CPU lacks it): one fused pass on
+/// AVX-512, block by block through the SIMD range and quantizer elsewhere (the same codes and
+/// scales on every path).
 pub(crate) fn quantize_blocks_on(isa: Isa, x: &[f32]) -> Result<ActBlocks> {
+    let isa = isa.check()?;
     if !x.len().is_multiple_of(ACT_BLOCK) {
         return Err(Error::param(
             "x",
@@ -92,8 +106,7 @@ pub(crate) fn quantize_blocks_on(isa: Isa, x: &[f32]) -> Result<ActBlocks> {
         .zip(codes.chunks_exact_mut(ACT_BLOCK))
     {
         let (lo, hi) = super::quantize::range_f32_on(isa, xb)?.unwrap_or((0.0, 0.0));
-        let m = hi.max(-lo);
-        let s = if m > 0.0 { m / 127.0 } else { 1.0 };
+        let s = block_scale(hi.max(-lo));
         super::quantize::quantize_i8_on(isa, xb, s, 0, qb)?;
         for q in qb.iter_mut() {
             *q = (*q).max(-127);
@@ -135,7 +148,7 @@ pub fn gemv_q4_i8_on(
     }
     check_len("W4A8 x", layout.cols, x.len())?;
     check_len("W4A8 out", layout.rows, out.len())?;
-    let a = quantize_blocks(x)?;
+    let a = quantize_blocks_on(isa, x)?;
     let m = Q4 {
         packed,
         scales,
@@ -248,6 +261,8 @@ mod tests {
             (6, 256, 128),
             (2, 96, 96),
             (131, 128, 32),
+            (135, 384, 64),
+            (261, 256, 128),
         ] {
             let layout = GroupLayout {
                 rows,
@@ -310,17 +325,32 @@ mod tests {
         // every path (the fused AVX-512 pass, the per-block SIMD quantizer, the scalar one)
         // must give exactly the scalar codes.
         let mut rng = StdRng::seed_from_u64(21);
-        let mut x: Vec<f32> = (0..32 * 7)
+        let mut x: Vec<f32> = (0..32 * 8)
             .map(|_| rng.random_range(-3.0..3.0f32))
             .collect();
         x[32..64].fill(0.0);
         x[64] = -3.5;
         x[100] = 2.5;
+        // A block with max|x| = 127 (s = 1 exactly) holding ties, one all negative, and two
+        // with tiny values: max|x|/127 underflows to 0 (s = 1) or stays subnormal.
+        let ties = [0.5, -0.5, 1.5, -2.5, 126.5, -126.5, 0.49999997, 127.0];
+        for (t, v) in x[128..160].iter_mut().enumerate() {
+            *v = ties[t % ties.len()];
+        }
+        for v in &mut x[160..192] {
+            *v = -v.abs() - 0.25;
+        }
+        x[192..224].fill(0.0);
+        x[192] = 1e-45;
+        x[200] = -3e-45;
+        x[224..256].fill(f32::MIN_POSITIVE);
+        x[230] = -1e-40;
         for isa in Isa::available() {
             let a = quantize_blocks_on(isa, &x).unwrap();
             for (b, xb) in x.chunks_exact(32).enumerate() {
                 let m = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                let s = if m > 0.0 { m / 127.0 } else { 1.0 };
+                let s = m / 127.0;
+                let s = if s > 0.0 { s } else { 1.0 };
                 assert_eq!(a.scales[b], s);
                 for (t, &v) in xb.iter().enumerate() {
                     let want = crate::kernels::quantize::quantize_one(v, s, 0).max(-127);

@@ -138,16 +138,17 @@ pub(crate) use float_wrappers;
 macro_rules! q4_split_wrapper {
     ($feat:literal, $S:ty) => {
         /// # Safety
-        /// The CPU has this path's features; the lengths of [`blocks::gemv_q4`].
+        /// The CPU has this path's features; the lengths of
+        /// [`crate::kernels::blocks::gemv_q4`].
         #[target_feature(enable = $feat)]
         pub(crate) unsafe fn gemv_q4(
             xs: &[f32],
             gsum: &[f32],
-            m: Q4<'_>,
+            m: crate::kernels::blocks::Q4<'_>,
             r0: usize,
             o: &mut [f32],
         ) {
-            blocks::gemv_q4::<$S>(xs, gsum, m, r0, o)
+            crate::kernels::blocks::gemv_q4::<$S>(xs, gsum, m, r0, o)
         }
     };
 }

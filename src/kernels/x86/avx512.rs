@@ -62,6 +62,8 @@ unsafe impl Simd for Avx512 {
         let d = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)));
         (a, d)
     }
+    // (The int4 batch-1 path on AVX-512 is `x86::int4`'s table kernel; the trait's int4 and
+    // prefetch methods stay for the generic bodies.)
     #[inline(always)]
     unsafe fn load_u4_split(p: *const u8) -> (__m512, __m512) {
         let v = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()));

@@ -4,6 +4,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::quantize::quantize_one;
+use crate::kernels::w4a8::block_scale;
 
 /// `(min(0, x…), max(0, x…))`, or `None` if a value is not finite; 16 lanes, the tail masked.
 ///
@@ -125,7 +126,7 @@ unsafe fn round_away(v: __m512) -> __m512 {
 }
 
 /// The W4A8 activation blocks (`kernels::w4a8::quantize_blocks`) in one pass: per 32 values
-/// `s = max|x| / 127` (1 for an all-zero block) and `q = clamp(round(x / s), −127, 127)`, the
+/// `s = max|x| / 127` (1 when that is 0) and `q = clamp(round(x / s), −127, 127)`, the
 /// same operations as the scalar definition. Returns `false` (outputs unspecified) if a value
 /// is not finite. (Block by block through [`range_avx512`] and [`quantize_avx512`] cost ~130
 /// cycles per block in calls and checks.)
@@ -150,8 +151,7 @@ pub(crate) unsafe fn act_blocks_avx512(x: &[f32], codes: &mut [i8], scales: &mut
         // !(|v| < ∞): true for ±∞ and NaN.
         bad |=
             _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(a0, inf) | _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(a1, inf);
-        let m = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
-        let s = if m > 0.0 { m / 127.0 } else { 1.0 };
+        let s = block_scale(_mm512_reduce_max_ps(_mm512_max_ps(a0, a1)));
         *sb = s;
         let sv = _mm512_set1_ps(s);
         for (h, v) in [v0, v1].into_iter().enumerate() {
