@@ -56,11 +56,12 @@ const INT8_SHAPES: &[(usize, usize, usize)] = &[
     (1, 3, 64),
     (1, 3, 65),
     (1, 6, 130),
-    // Batch-1 blocks of spread passes (rows·cols above the threading threshold or not): 131
-    // rows are blocks of 16 (four passes each) and three single rows; 261 rows, blocks of 32
-    // with the last one five rows long (a pass and a single row at r0 > 0).
+    // Batch-1 blocks of spread passes: below the threading threshold, blocks of 128 rows (131:
+    // one block and three single rows; 261: a second block at r0 = 128 and a last one of five
+    // rows, a pass and a single row at r0 = 256); above it (300 × 1000), blocks of 40 rows.
     (1, 131, 65),
     (1, 261, 64),
+    (1, 300, 1000),
     (1, 8, 64),
     (3, 4, 33),
     (2, 3, 0),
@@ -126,6 +127,7 @@ const Q_SHAPES: &[(usize, usize, usize, usize, bool, bool)] = &[
     (1, 4, 32 * 67, 32, false, false),
     (1, 131, 64, 32, false, true),
     (1, 261, 96, 32, false, true),
+    (1, 300, 1024, 32, false, true),
     (1, 135, 64, 64, false, false),
     (1, 6, 96, 96, true, true),
     (50, 5, 544, 32, false, true),
@@ -255,6 +257,7 @@ fn float_paths_match_the_scalar_reference() {
         (1, 37, 1000),
         (1, 131, 40),
         (1, 261, 40),
+        (1, 300, 1000),
         // Two batch tiles on AVX-512, the second wider than one vector.
         (50, 7, 300),
         (7, 9, 255),

@@ -158,11 +158,16 @@ pub(crate) fn check_len(op: &'static str, want: usize, got: usize) -> Result<()>
 /// lie a quarter of it apart.
 const GEMV_ROWS: usize = 128;
 
-/// Weight rows per parallel task at batch 1 for a product of `rows` rows: [`GEMV_ROWS`], or an
-/// eighth of the rows (a multiple of 4) when that is smaller, so that layers of a few hundred
-/// rows still split over threads. It depends on `rows` alone, never on the thread count: the
-/// pass a row falls in decides its float summation order.
-fn gemv_rows(rows: usize) -> usize {
+/// Weight rows per task at batch 1 for a product of `rows` rows and `work` multiply-adds:
+/// [`GEMV_ROWS`], or, when the product is large enough to split over threads, an eighth of the
+/// rows (a multiple of 4) if that is smaller, so that layers of a few hundred rows still split.
+/// (Small products run on one thread and keep whole blocks: fewer calls.) It depends on the
+/// shape alone, never on the thread count: the pass a row falls in decides its
+/// float summation order.
+fn gemv_rows(rows: usize, work: usize) -> usize {
+    if work < par::PAR_MIN_WORK {
+        return GEMV_ROWS;
+    }
     (rows / 8).next_multiple_of(4).clamp(4, GEMV_ROWS)
 }
 
@@ -190,7 +195,7 @@ pub(crate) fn run_rows<T, V, M>(
     }
     let work = batch * rows * cols;
     if batch == 1 {
-        par::for_rows(out, 1, gemv_rows(rows), work, gemv);
+        par::for_rows(out, 1, gemv_rows(rows, work), work, gemv);
         return;
     }
     T::with_scratch(rows * batch, |t| {
