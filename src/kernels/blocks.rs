@@ -157,7 +157,27 @@ impl PanelRows for Q4Rows<'_> {
 /// CPU supports `S`; `x.len() == cols`, rows `r0..r0 + out.len()` exist in `m`.
 #[inline(always)]
 pub(crate) unsafe fn gemv_q8<S: Simd>(x: &[f32], m: Q8<'_>, r0: usize, out: &mut [f32]) {
-    for (j, o) in out.iter_mut().enumerate() {
+    // Groups of whole vector pairs: four rows per pass (see `passes`), the rest row by row.
+    let passes = if m.layout.group.is_multiple_of(2 * S::LANES) {
+        out.len() / 4
+    } else {
+        0
+    };
+    for q in 0..passes {
+        let rel = pass_rows(q, passes);
+        let at = offset(rel, r0);
+        let (a, b, c, d) = (m.row(at[0]), m.row(at[1]), m.row(at[2]), m.row(at[3]));
+        let (q, s, g) = ([a.0, b.0, c.0, d.0], [a.1, b.1, c.1, d.1], m.layout.group);
+        let got = if m.zeros.is_empty() {
+            simd::rows_q8_4::<S, false>(x, q, s, [&[]; 4], g)
+        } else {
+            simd::rows_q8_4::<S, true>(x, q, s, [a.2, b.2, c.2, d.2], g)
+        };
+        for (j, v) in rel.into_iter().zip(got) {
+            out[j] = v;
+        }
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(4 * passes) {
         let (q, s, z) = m.row(r0 + j);
         *o = simd::row_q8::<S>(x, q, s, z, m.layout.group);
     }

@@ -254,6 +254,74 @@ pub(crate) unsafe fn row_q8<S: Simd>(
     }
 }
 
+/// Four int8 rows at once (one pass of [`super::passes`]): each activation vector feeds the
+/// four rows, four weight streams are in flight, and each stream prefetches its next row.
+/// `Σ_g s_g·Σ_{k∈g} x_k·(q_k − z_g)` per row, the zero points subtracted only when `ZP`.
+///
+/// # Safety
+/// CPU supports `S`; `x.len() == rows[r].len()` for each row, `group ≥ 1` divides it and is a
+/// multiple of `2·LANES`, `scales[r]` (and `zeros[r]` when `ZP`) have one entry per group.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+pub(crate) unsafe fn rows_q8_4<S: Simd, const ZP: bool>(
+    x: &[f32],
+    rows: [&[i8]; 4],
+    scales: [&[f32]; 4],
+    zeros: [&[i8]; 4],
+    group: usize,
+) -> [f32; 4] {
+    let l = S::LANES;
+    let cols = x.len();
+    let n_groups = cols / group;
+    let xp = x.as_ptr();
+    let rp = [
+        rows[0].as_ptr(),
+        rows[1].as_ptr(),
+        rows[2].as_ptr(),
+        rows[3].as_ptr(),
+    ];
+    let mut total = [S::zero(); 4];
+    for g in 0..n_groups {
+        let mut zv = [S::zero(); 4];
+        if ZP {
+            for r in 0..4 {
+                zv[r] = S::splat(f32::from(zeros[r][g]));
+            }
+        }
+        let mut acc = [[S::zero(); 2]; 4];
+        let mut k = g * group;
+        let end = k + group;
+        while k < end {
+            let (x0, x1) = (S::load(xp.add(k)), S::load(xp.add(k + l)));
+            for r in 0..4 {
+                // This stream's next row, the same columns (a prefetch never faults).
+                S::prefetch(rp[r].wrapping_add(k + cols).cast());
+                let (mut w0, mut w1) = (S::load_i8(rp[r].add(k)), S::load_i8(rp[r].add(k + l)));
+                if ZP {
+                    w0 = S::sub(w0, zv[r]);
+                    w1 = S::sub(w1, zv[r]);
+                }
+                acc[r][0] = S::fmadd(x0, w0, acc[r][0]);
+                acc[r][1] = S::fmadd(x1, w1, acc[r][1]);
+            }
+            k += 2 * l;
+        }
+        for r in 0..4 {
+            total[r] = S::fmadd(
+                S::add(acc[r][0], acc[r][1]),
+                S::splat(scales[r][g]),
+                total[r],
+            );
+        }
+    }
+    [
+        S::hsum(total[0]),
+        S::hsum(total[1]),
+        S::hsum(total[2]),
+        S::hsum(total[3]),
+    ]
+}
+
 /// One packed int4 row (see [`crate::kernels::int4`]) against the split activations of
 /// [`crate::kernels::int4`]'s batch-1 path: `xs` holds `x` in blocks of `2·LANES` columns, the
 /// even columns of the block first, then the odd ones, so the low and the high nibbles of
