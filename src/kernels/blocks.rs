@@ -169,9 +169,9 @@ pub(crate) unsafe fn gemv_q8<S: Simd>(x: &[f32], m: Q8<'_>, r0: usize, out: &mut
         let (a, b, c, d) = (m.row(at[0]), m.row(at[1]), m.row(at[2]), m.row(at[3]));
         let (q, s, g) = ([a.0, b.0, c.0, d.0], [a.1, b.1, c.1, d.1], m.layout.group);
         let got = if m.zeros.is_empty() {
-            simd::rows_q8_4::<S, false>(x, q, s, [&[]; 4], g)
+            simd::rows_q8::<S, 4, false>(x, q, s, [&[]; 4], g)
         } else {
-            simd::rows_q8_4::<S, true>(x, q, s, [a.2, b.2, c.2, d.2], g)
+            simd::rows_q8::<S, 4, true>(x, q, s, [a.2, b.2, c.2, d.2], g)
         };
         for (j, v) in rel.into_iter().zip(got) {
             out[j] = v;

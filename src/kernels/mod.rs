@@ -21,15 +21,15 @@
 //! Scales and zero points are laid out by a [`GroupLayout`]: one per tensor, per row, or per
 //! group of `group` consecutive columns of each row.
 //!
-//! Batch 1 (the memory-bound decode case) fuses dequantization into the dot products. The
-//! dense x86 and generic float/int4 kernels run four weight rows per pass, one from each
-//! quarter of a block of up to 128 rows, so each activation load feeds four rows and four
-//! weight streams far apart are in flight (`passes.rs`; the int8 weight-only GEMV goes row by
-//! row, the NEON int8 one four adjacent rows); int4 codes become f32 weights by an in-register
-//! table lookup on AVX-512 (`x86/int4.rs`). Batch ≥ one vector of rows packs `Xᵀ` once per call and runs a broadcast
-//! micro-kernel (6 weight rows × 2 vectors of batch); non-f32 weights are converted 128 columns
-//! at a time into a small panel reused by the whole batch (never the whole matrix). Results at
-//! batch 1 and batch N may differ in the last bits.
+//! Batch 1 (the memory-bound decode case) fuses dequantization into the dot products. The dense
+//! kernels run four weight rows per pass, one from each quarter of a block of up to 128 rows,
+//! so each activation load feeds four rows and four weight streams far apart are in flight
+//! (`passes.rs`; the NEON int8 × int8 GEMV still takes four adjacent rows); int4 codes become
+//! f32 weights by an in-register table lookup on AVX-512 (`x86/int4.rs`). Batch ≥ one vector
+//! of rows packs `Xᵀ` once per call, tile by tile, and runs a broadcast micro-kernel (6 weight
+//! rows × 2 vectors of batch); non-f32 weights are converted 128 columns at a time into a small
+//! panel reused by the whole batch (never the whole matrix). Results at batch 1 and batch N may
+//! differ in the last bits.
 //!
 //! Every public kernel checks its slice lengths once and returns
 //! [`crate::error::Error::ShapeMismatch`] instead of truncating or panicking.

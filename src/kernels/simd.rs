@@ -159,9 +159,9 @@ pub(crate) unsafe fn rows_dot<S: Simd, T: Wt>(x: &[f32], w: &[T], cols: usize, o
         return;
     }
     let passes = out.len() / 4;
+    let wp = w[..4 * passes * cols].as_ptr();
     for q in 0..passes {
         let rel = pass_rows(q, passes);
-        let wp = w[..4 * passes * cols].as_ptr();
         let rp = [
             wp.add(rel[0] * cols),
             wp.add(rel[1] * cols),
@@ -209,8 +209,8 @@ unsafe fn dot4<S: Simd, T: Wt>(x: &[f32], rp: [*const T; 4], cols: usize) -> [f3
     res
 }
 
-/// One int8 row `Σ_g s_g·Σ_{k∈g} x_k·(q_k − z_g)`; groups that are a multiple of the vector
-/// width are scaled in registers, others go group by group.
+/// One int8 row `Σ_g s_g·Σ_{k∈g} x_k·(q_k − z_g)`; groups that are a multiple of two vectors
+/// run [`rows_q8`], others go group by group.
 ///
 /// # Safety
 /// CPU supports `S`; `x.len() == q.len()`, `group ≥ 1` divides it, `scales` (and `zeros`, if
@@ -223,39 +223,23 @@ pub(crate) unsafe fn row_q8<S: Simd>(
     zeros: &[i8],
     group: usize,
 ) -> f32 {
-    let l = S::LANES;
-    let zf = |g: usize| zeros.get(g).map_or(0.0, |&z| f32::from(z));
-    if group.is_multiple_of(2 * l) {
-        let (xp, qp) = (x.as_ptr(), q.as_ptr());
-        let mut total = [S::zero(); 2];
-        for (g, &s) in scales.iter().enumerate() {
-            let zv = S::splat(zf(g));
-            let mut acc = [S::zero(); 2];
-            let mut k = g * group;
-            let end = k + group;
-            while k < end {
-                for (u, a) in acc.iter_mut().enumerate() {
-                    let o = k + u * l;
-                    *a = S::fmadd(S::load(xp.add(o)), S::sub(S::load_i8(qp.add(o)), zv), *a);
-                }
-                k += 2 * l;
-            }
-            let sv = S::splat(s);
-            total[0] = S::fmadd(acc[0], sv, total[0]);
-            total[1] = S::fmadd(acc[1], sv, total[1]);
-        }
-        S::hsum(S::add(total[0], total[1]))
-    } else {
-        let mut total = 0.0;
-        for (g, (xg, qg)) in x.chunks(group).zip(q.chunks(group)).enumerate() {
-            total += scales[g] * dot::<S, i8>(xg, qg, zf(g));
-        }
-        total
+    if group.is_multiple_of(2 * S::LANES) {
+        return if zeros.is_empty() {
+            rows_q8::<S, 1, false>(x, [q], [scales], [zeros], group)[0]
+        } else {
+            rows_q8::<S, 1, true>(x, [q], [scales], [zeros], group)[0]
+        };
     }
+    let zf = |g: usize| zeros.get(g).map_or(0.0, |&z| f32::from(z));
+    let mut total = 0.0;
+    for (g, (xg, qg)) in x.chunks(group).zip(q.chunks(group)).enumerate() {
+        total += scales[g] * dot::<S, i8>(xg, qg, zf(g));
+    }
+    total
 }
 
-/// Four int8 rows at once (one pass of [`super::passes`]): each activation vector feeds the
-/// four rows, four weight streams are in flight, and each stream prefetches its next row.
+/// `R` int8 rows at once (four: one pass of [`super::passes`]): each activation vector feeds
+/// the `R` rows, `R` weight streams are in flight, and each stream prefetches its next row.
 /// `Σ_g s_g·Σ_{k∈g} x_k·(q_k − z_g)` per row, the zero points subtracted only when `ZP`.
 ///
 /// # Safety
@@ -263,37 +247,35 @@ pub(crate) unsafe fn row_q8<S: Simd>(
 /// multiple of `2·LANES`, `scales[r]` (and `zeros[r]` when `ZP`) have one entry per group.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)]
-pub(crate) unsafe fn rows_q8_4<S: Simd, const ZP: bool>(
+pub(crate) unsafe fn rows_q8<S: Simd, const R: usize, const ZP: bool>(
     x: &[f32],
-    rows: [&[i8]; 4],
-    scales: [&[f32]; 4],
-    zeros: [&[i8]; 4],
+    rows: [&[i8]; R],
+    scales: [&[f32]; R],
+    zeros: [&[i8]; R],
     group: usize,
-) -> [f32; 4] {
+) -> [f32; R] {
     let l = S::LANES;
     let cols = x.len();
     let n_groups = cols / group;
     let xp = x.as_ptr();
-    let rp = [
-        rows[0].as_ptr(),
-        rows[1].as_ptr(),
-        rows[2].as_ptr(),
-        rows[3].as_ptr(),
-    ];
-    let mut total = [S::zero(); 4];
+    let mut rp = [std::ptr::null::<i8>(); R];
+    for r in 0..R {
+        rp[r] = rows[r].as_ptr();
+    }
+    let mut total = [S::zero(); R];
     for g in 0..n_groups {
-        let mut zv = [S::zero(); 4];
+        let mut zv = [S::zero(); R];
         if ZP {
-            for r in 0..4 {
+            for r in 0..R {
                 zv[r] = S::splat(f32::from(zeros[r][g]));
             }
         }
-        let mut acc = [[S::zero(); 2]; 4];
+        let mut acc = [[S::zero(); 2]; R];
         let mut k = g * group;
         let end = k + group;
         while k < end {
             let (x0, x1) = (S::load(xp.add(k)), S::load(xp.add(k + l)));
-            for r in 0..4 {
+            for r in 0..R {
                 // This stream's next row, the same columns (a prefetch never faults).
                 S::prefetch(rp[r].wrapping_add(k + cols).cast());
                 let (mut w0, mut w1) = (S::load_i8(rp[r].add(k)), S::load_i8(rp[r].add(k + l)));
@@ -306,20 +288,16 @@ pub(crate) unsafe fn rows_q8_4<S: Simd, const ZP: bool>(
             }
             k += 2 * l;
         }
-        for r in 0..4 {
-            total[r] = S::fmadd(
-                S::add(acc[r][0], acc[r][1]),
-                S::splat(scales[r][g]),
-                total[r],
-            );
+        for r in 0..R {
+            let a = S::add(acc[r][0], acc[r][1]);
+            total[r] = S::fmadd(a, S::splat(scales[r][g]), total[r]);
         }
     }
-    [
-        S::hsum(total[0]),
-        S::hsum(total[1]),
-        S::hsum(total[2]),
-        S::hsum(total[3]),
-    ]
+    let mut out = [0.0f32; R];
+    for r in 0..R {
+        out[r] = S::hsum(total[r]);
+    }
+    out
 }
 
 /// One packed int4 row (see [`crate::kernels::int4`]) against the split activations of

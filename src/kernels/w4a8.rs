@@ -53,7 +53,8 @@ impl ActBlocks {
 }
 
 /// Quantizes `x` per block of [`ACT_BLOCK`] columns: `s = max|x| / 127` (1 when that is 0:
-/// an all-zero block, or one whose values are so small that the division underflows), `q = round(x / s)` (half away from zero). Errors on a width that is not a multiple
+/// an all-zero block, or one whose values are so small that the division underflows),
+/// `q = round(x / s)` (half away from zero). Errors on a width that is not a multiple
 /// of the block or on NaN/Inf.
 pub fn quantize_blocks(x: &[f32]) -> Result<ActBlocks> {
     quantize_blocks_on(Isa::best(), x)

@@ -97,9 +97,9 @@ unsafe impl Simd for Avx512 {
     }
 }
 
-/// The lane mask of the first `count` (≤ 16) lanes.
+/// The lane mask of the first `count` (capped at 16) lanes.
 #[inline(always)]
-fn mask16(count: usize) -> u16 {
+pub(crate) fn mask16(count: usize) -> u16 {
     ((1u32 << count.min(16)) - 1) as u16
 }
 

@@ -13,6 +13,7 @@
 
 use std::arch::x86_64::*;
 
+use super::avx512::mask16;
 use crate::kernels::blocks::Q4;
 use crate::kernels::passes::{offset, pass_rows};
 
@@ -93,7 +94,7 @@ unsafe fn rows_table<const R: usize>(
         for r in 0..R {
             let mut p = 0;
             while p < n {
-                let mask = lanes16(n - p);
+                let mask = mask16(n - p);
                 let h = _mm256_maskz_loadu_epi16(mask, sc[r].add(g0 + p).cast());
                 _mm512_mask_storeu_ps(sbuf[r].as_mut_ptr().add(p), mask, _mm512_cvtph_ps(h));
                 p += 16;
@@ -135,10 +136,4 @@ unsafe fn rows_table<const R: usize>(
         out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])) - corr[r];
     }
     out
-}
-
-/// The mask of the first `count` (capped at 16) lanes.
-#[inline(always)]
-fn lanes16(count: usize) -> u16 {
-    ((1u32 << count.min(16)) - 1) as u16
 }

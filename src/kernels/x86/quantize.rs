@@ -128,8 +128,8 @@ unsafe fn round_away(v: __m512) -> __m512 {
 /// The W4A8 activation blocks (`kernels::w4a8::quantize_blocks`) in one pass: per 32 values
 /// `s = max|x| / 127` (1 when that is 0) and `q = clamp(round(x / s), −127, 127)`, the
 /// same operations as the scalar definition. Returns `false` (outputs unspecified) if a value
-/// is not finite. (Block by block through [`range_avx512`] and [`quantize_avx512`] cost ~130
-/// cycles per block in calls and checks.)
+/// is not finite. (Block by block through [`range_avx512`] and [`quantize_avx512`], with a call
+/// and its checks per 32 values, took 6.7 µs for 4096 values; this pass 2.9 µs.)
 ///
 /// # Safety
 /// The CPU has AVX-512 F; `x.len() == codes.len() == 32·scales.len()`.
