@@ -42,6 +42,25 @@ pub enum Error {
     /// An I/O error from the operating system.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A size that overflows `usize`, or a request for more than the crate's documented limits
+    /// ([`crate::limits`]) or more memory than the allocator gives: refused before allocating.
+    #[error("too large in {op}: {detail}")]
+    TooLarge {
+        /// The operation that checked the size.
+        op: &'static str,
+        /// What was asked for and the limit it broke.
+        detail: String,
+    },
+    /// A file or configuration rejected by the parser of another crate (safetensors, JSON);
+    /// [`std::error::Error::source`] gives that crate's error.
+    #[error("malformed file: {context}: {source}")]
+    Parse {
+        /// What was being read.
+        context: String,
+        /// The parser's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 /// `Result` with [`Error`](enum@Error) as the error type.
@@ -53,6 +72,25 @@ impl Error {
         Error::InvalidParam {
             name,
             reason: reason.into(),
+        }
+    }
+
+    /// Builds an [`Error::TooLarge`].
+    pub(crate) fn too_large(op: &'static str, detail: impl Into<String>) -> Self {
+        Error::TooLarge {
+            op,
+            detail: detail.into(),
+        }
+    }
+
+    /// Builds an [`Error::Parse`] around another crate's error.
+    pub(crate) fn parse(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Parse {
+            context: context.into(),
+            source: Box::new(source),
         }
     }
 

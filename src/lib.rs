@@ -40,6 +40,7 @@ pub mod error;
 pub mod eval;
 pub mod io;
 pub mod kernels;
+pub mod limits;
 pub mod nn;
 pub mod pipeline;
 pub mod prune;

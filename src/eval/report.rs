@@ -184,7 +184,7 @@ impl CompressionReport {
 
     /// The whole report, per-layer detail included, as pretty-printed JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::Format(e.to_string()))
+        serde_json::to_string_pretty(self).map_err(|e| Error::parse("cannot encode report", e))
     }
 
     /// The per-layer detail as an aligned table.

@@ -65,7 +65,7 @@ impl EncoderConfig {
     /// [`Error::InvalidParam`] on unsupported or invalid values.
     pub fn from_hf_bert_json(config_json: &str) -> Result<EncoderConfig> {
         let hf: HfBertConfig = serde_json::from_str(config_json)
-            .map_err(|e| Error::Format(format!("bad BERT config.json: {e}")))?;
+            .map_err(|e| Error::parse("bad BERT config.json", e))?;
         if let Some(kind) = hf.position_embedding_type.as_deref() {
             if kind != "absolute" {
                 return Err(Error::param(
@@ -234,7 +234,7 @@ mod tests {
         }
         assert!(matches!(
             EncoderConfig::from_hf_bert_json("{\"hidden_size\": 8"),
-            Err(Error::Format(_))
+            Err(Error::Format(_) | Error::Parse { .. })
         ));
     }
 }

@@ -29,8 +29,8 @@ pub(crate) struct TensorWriter {
 impl TensorWriter {
     /// A writer for a model of `kind` whose configuration serialises to `config`.
     pub(crate) fn new(kind: &str, config: &impl serde::Serialize) -> Result<Self> {
-        let json = serde_json::to_string(config)
-            .map_err(|e| Error::Format(format!("cannot encode config: {e}")))?;
+        let json =
+            serde_json::to_string(config).map_err(|e| Error::parse("cannot encode config", e))?;
         let mut w = TensorWriter::default();
         w.metadata.insert(KIND_KEY.into(), kind.into());
         w.metadata.insert(CONFIG_KEY.into(), json);
@@ -78,11 +78,11 @@ impl TensorWriter {
             .map(|(n, d, s, b)| {
                 TensorView::new(d, s.clone(), b)
                     .map(|v| (n.as_str(), v))
-                    .map_err(|e| Error::Format(format!("tensor {n}: {e}")))
+                    .map_err(|e| Error::parse(format!("tensor {n}"), e))
             })
             .collect::<Result<Vec<_>>>()?;
         safetensors::serialize(views, Some(self.metadata.clone()))
-            .map_err(|e| Error::Format(e.to_string()))
+            .map_err(|e| Error::parse("cannot serialise tensors", e))
     }
 }
 
@@ -96,9 +96,9 @@ impl<'a> TensorReader<'a> {
     /// Parses the header of `bytes`; errors on a truncated or malformed file.
     pub(crate) fn new(bytes: &'a [u8]) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::Format(format!("not a valid safetensors file: {e}")))?;
+            .map_err(|e| Error::parse("not a valid safetensors file", e))?;
         let (_, meta) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| Error::Format(format!("not a valid safetensors file: {e}")))?;
+            .map_err(|e| Error::parse("not a valid safetensors file", e))?;
         let metadata = meta
             .metadata()
             .clone()
@@ -125,7 +125,7 @@ impl<'a> TensorReader<'a> {
             )));
         }
         serde_json::from_str(self.meta(CONFIG_KEY)?)
-            .map_err(|e| Error::Format(format!("bad {kind} config: {e}")))
+            .map_err(|e| Error::parse(format!("bad {kind} config"), e))
     }
 
     /// Whether a tensor called `name` is present.
