@@ -3,9 +3,9 @@
 //! Sizes come from callers and from files, so any product of them can overflow `usize`, and a
 //! product that fits can still ask for more memory than the machine has (Rust aborts the process
 //! on a failed infallible allocation). Every constructor, generator and loader therefore sizes
-//! what it will allocate with [`elements`] (a checked product bounded by [`MAX_ELEMENTS`]) before
-//! allocating, and large buffers are taken with [`try_zeroed`], which turns an allocation
-//! failure into [`Error::TooLarge`]. Kernels over caller slices use [`product`]: a product that
+//! what it will allocate with `elements` (a checked product bounded by [`MAX_ELEMENTS`]) before
+//! allocating, and large buffers are taken with `try_zeroed`, which turns an allocation
+//! failure into [`Error::TooLarge`]. Kernels over caller slices use `product`: a product that
 //! fits `usize` and equals a slice's length describes memory that exists.
 
 use crate::error::{Error, Result};
