@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{read_file, TensorReader, TensorWriter};
+use super::tensors::{read_file, Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Linear, Mlp};
 
@@ -45,6 +45,12 @@ impl Mlp {
                 config.activations.len()
             )));
         }
+        let mut claim = Claim::new("loading an mlp");
+        for w in config.sizes.windows(2) {
+            claim.tensor(&[w[1], w[0]], 16)?;
+            claim.tensor(&[w[1]], 16)?;
+        }
+        claim.fits(r.file_len())?;
         let layers = config
             .sizes
             .windows(2)
@@ -56,6 +62,7 @@ impl Mlp {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
+        r.reject_unread("mlp", |_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
 
