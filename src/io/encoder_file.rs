@@ -196,6 +196,9 @@ fn load_encoder_with_widths(
     })
 }
 
+/// Adds the tensors of linear layer `name` of shape (out, in) to a size [`Claim`].
+pub(super) type ClaimLinear<'a> = dyn Fn(&mut Claim, &str, (usize, usize)) -> Result<()> + 'a;
+
 /// Adds an f32 linear layer's weight (out × in) and bias to `claim`, at 16 bits per value
 /// (the fewest of the accepted F32 / F16 / BF16 dtypes).
 pub(super) fn f32_claim(claim: &mut Claim, _name: &str, (out, inp): (usize, usize)) -> Result<()> {
@@ -229,7 +232,7 @@ fn check_sizes(
     config: &EncoderConfig,
     widths: &[BlockWidths],
     names: &Names,
-    claim_linear: &dyn Fn(&mut Claim, &str, (usize, usize)) -> Result<()>,
+    claim_linear: &ClaimLinear,
 ) -> Result<()> {
     let h = config.hidden_size;
     let head_dim = h / config.num_heads;
@@ -285,7 +288,7 @@ pub(super) fn load_encoder_parts<L: LinearLayer>(
     config: EncoderConfig,
     widths: Option<&[BlockWidths]>,
     names: &Names,
-    claim_linear: &dyn Fn(&mut Claim, &str, (usize, usize)) -> Result<()>,
+    claim_linear: &ClaimLinear,
     linear: &dyn Fn(&str, usize, usize) -> Result<L>,
 ) -> Result<Encoder<L>> {
     config.check()?;
