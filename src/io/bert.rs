@@ -63,8 +63,9 @@ fn default_act() -> String {
 impl EncoderConfig {
     /// The configuration of a Hugging Face BERT model from the text of its `config.json`:
     /// post-LN, bidirectional, with the sizes, `layer_norm_eps` and `hidden_act` given there.
-    /// Errors with [`Error::Format`] on invalid JSON or missing fields and with
-    /// [`Error::InvalidParam`] on unsupported or invalid values.
+    /// Errors with [`Error::Parse`] on invalid JSON or missing fields and with
+    /// [`Error::InvalidParam`] on unsupported or invalid values. Sizes are bounded against a
+    /// checkpoint's length only when one is loaded ([`Encoder::from_hf_bert`]).
     pub fn from_hf_bert_json(config_json: &str) -> Result<EncoderConfig> {
         let hf: HfBertConfig = serde_json::from_str(config_json)
             .map_err(|e| Error::parse("bad BERT config.json", e))?;

@@ -11,6 +11,12 @@
 //!
 //! The same loader reads Hugging Face BERT checkpoints through a name mapping (see `bert.rs`).
 //!
+//! A file holds exactly these tensors: `embeddings.token_type` only when `type_vocab_size > 0`,
+//! `embeddings.norm` only post-LN, `final_norm` only pre-LN; any other tensor is an error
+//! naming it. Before a tensor is read, every size is bounded (see [`crate::io`]): the number of
+//! blocks by the number of tensors in the file, the unpruned shape by the crate's limits, and
+//! the tensors the file must hold (at 16 bits per value, the F16 / BF16 minimum) by its length.
+//!
 //! The `shrink.config` metadata is the [`EncoderConfig`] as JSON (the unpruned shape). An
 //! encoder narrowed by structured pruning adds one key, `"blocks"`, listing every block's widths:
 //!
@@ -368,7 +374,17 @@ impl Encoder {
 
     /// Parses an encoder from bytes written by [`Encoder::to_safetensors`]; the configuration
     /// (and per-block widths, if any) is checked and every tensor's shape and values are
-    /// checked against it.
+    /// checked against it (see [`crate::io`]).
+    ///
+    /// Errors: [`Error::Parse`] for bytes that are not safetensors or bad JSON;
+    /// [`Error::InvalidParam`] for an invalid configuration; [`Error::TooLarge`] for a
+    /// configuration whose sizes (the unpruned shape included) exceed [`crate::limits`], or
+    /// whose tensors need more bytes than the file has, or more layers than it has tensors;
+    /// [`Error::Format`] for per-block widths that disagree with the configuration, a
+    /// token-type table stored with `type_vocab_size = 0`, a value beyond
+    /// [`crate::io::MAX_MAGNITUDE`] or a tensor the model does not use (each naming the
+    /// tensor); [`Error::MissingTensor`], [`Error::ShapeMismatch`] and [`Error::NonFinite`]
+    /// for an absent, mis-shaped or NaN / infinite tensor.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Encoder> {
         let r = TensorReader::new(bytes)?;
         let config: FileConfig = r.config(KIND)?;

@@ -5,6 +5,11 @@
 //! `shrink.kind = "quant_encoder"` and `shrink.config`, the encoder configuration (with
 //! per-block widths when pruned) plus `"layers"`: each linear layer's name → [format,
 //! activation handling].
+//!
+//! Loading applies the checks of both formats (see [`crate::io`]): sizes bounded by the limits
+//! and the file's length before reading (each linear layer at its format's bits per weight),
+//! zero points only for asymmetric layers, scales and values in range, a format listed for
+//! exactly the encoder's linear layers, and no tensor beyond those the model needs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -46,6 +51,11 @@ impl Encoder<QuantLinear> {
 
     /// Parses a quantized encoder written by [`Encoder::to_quantized_safetensors`], checking
     /// the configuration, every layer's format, and every tensor's dtype, shape and values.
+    ///
+    /// Errors as [`Encoder::from_safetensors`] and
+    /// [`Mlp::from_quantized_safetensors`](crate::nn::Mlp::from_quantized_safetensors)
+    /// (`Mlp<QuantLinear>`), plus [`Error::Format`] for a layer without a listed format or a
+    /// format listed for a layer the encoder does not have.
     pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Encoder<QuantLinear>> {
         let r = TensorReader::new(bytes)?;
         let config: QuantEncoderConfig = r.config(KIND)?;

@@ -10,9 +10,15 @@
 //! layers.{i}.bias     F32 (out)
 //! ```
 //!
-//! Loading checks the kind, the configuration, every tensor's presence, dtype and shape, that
-//! scales are finite and positive, zero points in range and float weights finite; a loaded
-//! model is bit-for-bit the saved one.
+//! Loading checks the kind, the configuration, every tensor's presence, dtype and shape, zero
+//! points in range, float weights and biases finite and within [`crate::io::MAX_MAGNITUDE`],
+//! and every scale (weight scales and static activation scales) a normal positive f32 small
+//! enough that every code of its format dequantizes within that bound; a loaded model is
+//! bit-for-bit the saved one. Before any tensor is read, the sizes are bounded by the crate's
+//! limits and by the file's length (4 bits per int4 weight, 8 per int8, 16 per float weight
+//! and bias). The file must hold exactly the tensors its layers need: zero points stored for a
+//! layer marked symmetric (or a float layer), or any other extra tensor, are
+//! [`Error::Format`](crate::Error::Format) naming the tensor.
 
 use std::path::Path;
 
@@ -356,7 +362,15 @@ impl Mlp<QuantLinear> {
     }
 
     /// Parses a quantized model from bytes written by [`Mlp::to_quantized_safetensors`],
-    /// checking everything (see the module docs).
+    /// checking everything (see the module docs and [`crate::io`]).
+    ///
+    /// Errors: [`Error::Parse`] for bytes that are not safetensors or bad JSON;
+    /// [`Error::TooLarge`] for sizes beyond [`crate::limits`] or the file's length;
+    /// [`Error::Format`] for inconsistent metadata, wrong dtypes, zero points stored for a
+    /// symmetric layer, an out-of-range scale or value, or a tensor the model does not use
+    /// (each naming the tensor); [`Error::InvalidParam`] for a bad group layout, zero point or
+    /// activation setting; [`Error::MissingTensor`], [`Error::ShapeMismatch`] and
+    /// [`Error::NonFinite`] for an absent, mis-shaped or NaN / infinite tensor.
     pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Mlp<QuantLinear>> {
         let r = TensorReader::new(bytes)?;
         let config: QuantMlpConfig = r.config(KIND)?;

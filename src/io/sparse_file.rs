@@ -1,7 +1,10 @@
 //! Saving and loading a sparse MLP (`Mlp<SparseLinear>`) as safetensors: per layer
 //! `layers.{i}.values` (F32), `layers.{i}.col_idx` (U16), `layers.{i}.row_ptr` (U32) and
-//! `layers.{i}.bias` (F32), with the sizes and activations as JSON metadata. The CSR structure
-//! is validated on load.
+//! `layers.{i}.bias` (F32), with the sizes, activations and non-zero counts as JSON metadata.
+//! Loading bounds the sizes (each layer's dense shape by [`crate::limits::MAX_ELEMENTS`], the
+//! stored values, indices, row pointers and biases by the file's length) before reading,
+//! validates the CSR structure, bounds the values by [`crate::io::MAX_MAGNITUDE`], and rejects
+//! any tensor beyond these.
 
 use std::path::Path;
 
@@ -59,6 +62,13 @@ impl Mlp<SparseLinear> {
     }
 
     /// Parses a sparse model written by `to_safetensors`, validating every CSR structure.
+    ///
+    /// Errors: [`Error::Parse`] for bytes that are not safetensors or bad JSON;
+    /// [`Error::TooLarge`] for sizes or non-zero counts beyond [`crate::limits`] or the file's
+    /// length; [`Error::Format`] for inconsistent counts, an invalid CSR structure, a value
+    /// beyond [`crate::io::MAX_MAGNITUDE`] or a tensor the model does not use (both named);
+    /// [`Error::MissingTensor`], [`Error::ShapeMismatch`] and [`Error::NonFinite`] as for the
+    /// dense [`Mlp::from_safetensors`].
     ///
     /// (Named apart from the dense [`Mlp::from_safetensors`] so that `Mlp::from_safetensors`
     /// keeps inferring the dense model.)
