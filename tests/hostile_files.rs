@@ -7,6 +7,7 @@ use safetensors::Dtype;
 use shrink::nn::Mlp;
 use shrink::quant::QuantLinear;
 use shrink::sparse::SparseLinear;
+use shrink::Error;
 
 /// A safetensors file with the given kind, JSON config and (name, dtype, shape, bytes) tensors.
 fn file(kind: &str, config: &str, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
@@ -28,7 +29,7 @@ fn quantized_files_with_huge_or_empty_layers_are_errors() {
         // A 2^40 x 0 int8 weight: zero bytes of data, a 4 TiB allocation if trusted.
         (
             format!(
-                r#"{{"sizes":[0,{huge}],"activations":["identity"],"layers":[{{"format":"int8","group":1,"per_tensor":false,"symmetric":true}}],"inputs":["none"]}}"#
+                r#"{{"sizes":[0,{huge}],"activations":["Identity"],"layers":[{{"format":"int8","group":1,"per_tensor":false,"symmetric":true}}],"inputs":["none"]}}"#
             ),
             vec![
                 ("layers.0.weight", Dtype::I8, vec![huge, 0], vec![]),
@@ -38,7 +39,7 @@ fn quantized_files_with_huge_or_empty_layers_are_errors() {
         // Sizes whose product overflows usize, with no tensors at all.
         (
             format!(
-                r#"{{"sizes":[{a},{a}],"activations":["identity"],"layers":[{{"format":"int8","group":1,"per_tensor":false,"symmetric":true}}],"inputs":["none"]}}"#,
+                r#"{{"sizes":[{a},{a}],"activations":["Identity"],"layers":[{{"format":"int8","group":1,"per_tensor":false,"symmetric":true}}],"inputs":["none"]}}"#,
                 a = 1usize << 33
             ),
             vec![],
@@ -47,14 +48,14 @@ fn quantized_files_with_huge_or_empty_layers_are_errors() {
     for (config, tensors) in cases {
         let bytes = file("quant_mlp", &config, &tensors);
         let r = Mlp::<QuantLinear>::from_quantized_safetensors(&bytes);
-        assert!(r.is_err(), "{config}");
+        assert!(matches!(r, Err(Error::TooLarge { .. })), "{config}: {r:?}");
     }
 }
 
 #[test]
 fn sparse_files_with_overflowing_sizes_are_errors() {
     let config = format!(
-        r#"{{"sizes":[2,{}],"activations":["identity"],"nnz":[0]}}"#,
+        r#"{{"sizes":[2,{}],"activations":["Identity"],"nnz":[0]}}"#,
         usize::MAX
     );
     let bytes = file(
@@ -66,9 +67,10 @@ fn sparse_files_with_overflowing_sizes_are_errors() {
             ("layers.0.row_ptr", Dtype::U32, vec![1], vec![0, 0, 0, 0]),
         ],
     );
-    assert!(Mlp::<SparseLinear>::from_sparse_safetensors(&bytes).is_err());
+    let r = Mlp::<SparseLinear>::from_sparse_safetensors(&bytes);
+    assert!(matches!(r, Err(Error::TooLarge { .. })), "{r:?}");
     // Duplicate column indices in a row.
-    let config = r#"{"sizes":[3,1],"activations":["identity"],"nnz":[2]}"#;
+    let config = r#"{"sizes":[3,1],"activations":["Identity"],"nnz":[2]}"#;
     let f = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let bytes = file(
         "sparse_mlp",
@@ -85,7 +87,8 @@ fn sparse_files_with_overflowing_sizes_are_errors() {
             ("layers.0.bias", Dtype::F32, vec![1], f(&[0.0])),
         ],
     );
-    assert!(Mlp::<SparseLinear>::from_sparse_safetensors(&bytes).is_err());
+    let r = Mlp::<SparseLinear>::from_sparse_safetensors(&bytes);
+    assert!(matches!(r, Err(Error::Format(_))), "{r:?}");
 }
 
 #[test]

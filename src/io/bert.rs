@@ -15,8 +15,10 @@
 //! encoder.layer.N.output.LayerNorm.*                          → blocks.N.ln2
 //! ```
 //!
-//! Other tensors (the pooler, `position_ids`, task heads) are ignored. BERT is post-LN with
-//! an embedding LayerNorm and bidirectional attention.
+//! Tensors a BERT checkpoint commonly carries that the encoder does not use are accepted and
+//! ignored, and only those (see [`UNUSED_HF_TENSORS`]); any other tensor is an error, as is a
+//! layer beyond `num_hidden_layers`. BERT is post-LN with an embedding LayerNorm and
+//! bidirectional attention.
 
 use std::path::Path;
 
@@ -61,8 +63,9 @@ fn default_act() -> String {
 impl EncoderConfig {
     /// The configuration of a Hugging Face BERT model from the text of its `config.json`:
     /// post-LN, bidirectional, with the sizes, `layer_norm_eps` and `hidden_act` given there.
-    /// Errors with [`Error::Format`] on invalid JSON or missing fields and with
-    /// [`Error::InvalidParam`] on unsupported or invalid values.
+    /// Errors with [`Error::Parse`] on invalid JSON or missing fields and with
+    /// [`Error::InvalidParam`] on unsupported or invalid values. Sizes are bounded against a
+    /// checkpoint's length only when one is loaded ([`Encoder::from_hf_bert`]).
     pub fn from_hf_bert_json(config_json: &str) -> Result<EncoderConfig> {
         let hf: HfBertConfig = serde_json::from_str(config_json)
             .map_err(|e| Error::parse("bad BERT config.json", e))?;
@@ -108,6 +111,40 @@ impl EncoderConfig {
     }
 }
 
+/// Tensors of Hugging Face BERT checkpoints that [`Encoder::from_hf_bert`] accepts and ignores,
+/// as (name or, ending in `.`, name prefix), matched with or without a leading `bert.`: the
+/// position-id and token-type-id buffers, the pooler, the pre-training heads (masked-LM
+/// `cls.predictions.*` and next-sentence `cls.seq_relationship.*`), and the task heads of
+/// `BertFor{Sequence,Token,MultipleChoice}Classification` (`classifier.*`) and
+/// `BertForQuestionAnswering` (`qa_outputs.*`).
+const UNUSED_HF_TENSORS: [&str; 7] = [
+    "embeddings.position_ids",
+    "embeddings.token_type_ids",
+    "pooler.dense.",
+    "cls.predictions.",
+    "cls.seq_relationship.",
+    "classifier.",
+    "qa_outputs.",
+];
+
+/// Whether `name` is one of [`UNUSED_HF_TENSORS`].
+fn unused_hf_tensor(name: &str) -> bool {
+    let name = name.strip_prefix("bert.").unwrap_or(name);
+    UNUSED_HF_TENSORS.iter().any(|&u| {
+        if u.ends_with('.') {
+            name.starts_with(u) && name.len() > u.len()
+        } else {
+            name == u
+        }
+    })
+}
+
+/// The index of the encoder layer `name` belongs to (`[bert.]encoder.layer.N.…`), if any.
+fn hf_layer_index(name: &str) -> Option<&str> {
+    let name = name.strip_prefix("bert.").unwrap_or(name);
+    name.strip_prefix("encoder.layer.")?.split('.').next()
+}
+
 /// The Hugging Face names (without prefix) of one of this crate's encoder tensor names; two
 /// candidates for LayerNorm parameters (`weight`/`gamma`, `bias`/`beta`).
 fn hf_names(name: &str) -> Vec<String> {
@@ -150,13 +187,36 @@ impl Encoder {
     /// Loads a Hugging Face BERT-style encoder from the bytes of its `model.safetensors` (F32,
     /// F16 or BF16) and the text of its `config.json`.
     ///
-    /// Errors: [`Error::Format`] for a malformed file or config, [`Error::InvalidParam`] for an
-    /// unsupported configuration, [`Error::MissingTensor`] naming the first absent tensor,
-    /// [`Error::ShapeMismatch`] for a tensor of the wrong shape and [`Error::NonFinite`] for
-    /// NaN or infinite weights.
+    /// Errors: [`Error::Parse`] for a malformed file or config, [`Error::InvalidParam`] for an
+    /// unsupported configuration, [`Error::TooLarge`] for a configuration whose sizes the
+    /// file cannot hold or that exceed [`crate::limits`], [`Error::MissingTensor`] naming the
+    /// first absent tensor, [`Error::ShapeMismatch`] for a tensor of the wrong shape,
+    /// [`Error::NonFinite`] for NaN or infinite weights, and [`Error::Format`] naming the
+    /// offending tensor for a value beyond [`crate::io::MAX_MAGNITUDE`], a layer beyond
+    /// `num_hidden_layers`, a token-type table with `type_vocab_size = 0`, or any other tensor
+    /// the encoder does not use.
+    ///
+    /// Lenient only where real checkpoints need it: parameter names with or without a leading
+    /// `bert.` (one or the other, not both), LayerNorm parameters named `weight`/`bias` or
+    /// `gamma`/`beta` (one or the other), and these tensors, which are ignored: the buffers
+    /// `embeddings.position_ids` and `embeddings.token_type_ids`, the pooler `pooler.dense.*`,
+    /// the pre-training heads `cls.predictions.*` and `cls.seq_relationship.*`, and the task
+    /// heads `classifier.*` and `qa_outputs.*`.
     pub fn from_hf_bert(safetensors_bytes: &[u8], config_json: &str) -> Result<Encoder> {
         let config = EncoderConfig::from_hf_bert_json(config_json)?;
         let reader = TensorReader::new(safetensors_bytes)?;
+        for name in reader.names() {
+            let Some(index) = hf_layer_index(&name) else {
+                continue;
+            };
+            if index.parse::<usize>().is_ok_and(|i| i >= config.num_layers) {
+                return Err(Error::Format(format!(
+                    "the file holds `{name}`, a layer beyond the {} of num_hidden_layers in \
+                     config.json",
+                    config.num_layers
+                )));
+            }
+        }
         let prefix = if !reader.has("embeddings.word_embeddings.weight")
             && reader.has("bert.embeddings.word_embeddings.weight")
         {
@@ -170,7 +230,9 @@ impl Encoder {
                 .map(|n| format!("{prefix}{n}"))
                 .collect()
         };
-        load_encoder(config, &Names::new(&reader, &candidates))
+        let encoder = load_encoder(config, &Names::new(&reader, &candidates))?;
+        reader.reject_unread("BERT", unused_hf_tensor)?;
+        Ok(encoder)
     }
 
     /// Loads a Hugging Face BERT-style encoder from a `model.safetensors` file and its
@@ -209,6 +271,35 @@ mod tests {
             hf_names("embeddings.norm.bias"),
             ["embeddings.LayerNorm.bias", "embeddings.LayerNorm.beta"]
         );
+    }
+
+    #[test]
+    fn lists_the_unused_tensors_it_accepts() {
+        for name in [
+            "embeddings.position_ids",
+            "bert.embeddings.position_ids",
+            "bert.pooler.dense.weight",
+            "cls.predictions.transform.LayerNorm.gamma",
+            "cls.seq_relationship.bias",
+            "classifier.weight",
+            "qa_outputs.bias",
+        ] {
+            assert!(unused_hf_tensor(name), "{name}");
+        }
+        for name in [
+            "pooler.dense.",
+            "cls.other",
+            "encoder.layer.0.attention.self.query.weight",
+            "embeddings.position_ids.x",
+            "lm_head.weight",
+        ] {
+            assert!(!unused_hf_tensor(name), "{name}");
+        }
+        assert_eq!(
+            hf_layer_index("bert.encoder.layer.12.output.dense.bias"),
+            Some("12")
+        );
+        assert_eq!(hf_layer_index("embeddings.LayerNorm.weight"), None);
     }
 
     #[test]

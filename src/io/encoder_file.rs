@@ -11,6 +11,12 @@
 //!
 //! The same loader reads Hugging Face BERT checkpoints through a name mapping (see `bert.rs`).
 //!
+//! A file holds exactly these tensors: `embeddings.token_type` only when `type_vocab_size > 0`,
+//! `embeddings.norm` only post-LN, `final_norm` only pre-LN; any other tensor is an error
+//! naming it. Before a tensor is read, every size is bounded (see [`crate::io`]): the number of
+//! blocks by the number of tensors in the file, the unpruned shape by the crate's limits, and
+//! the tensors the file must hold (at 16 bits per value, the F16 / BF16 minimum) by its length.
+//!
 //! The `shrink.config` metadata is the [`EncoderConfig`] as JSON (the unpruned shape). An
 //! encoder narrowed by structured pruning adds one key, `"blocks"`, listing every block's widths:
 //!
@@ -30,7 +36,7 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{read_file, TensorReader, TensorWriter};
+use super::tensors::{read_file, Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::Embeddings;
 use crate::nn::{
@@ -116,7 +122,7 @@ impl<'r, 'b> Names<'r, 'b> {
     }
 
     /// The first candidate name present in the file, or `MissingTensor` naming the preferred one.
-    fn resolve(&self, name: &str) -> Result<String> {
+    pub(super) fn resolve(&self, name: &str) -> Result<String> {
         let names = (self.candidates)(name);
         names
             .iter()
@@ -124,6 +130,11 @@ impl<'r, 'b> Names<'r, 'b> {
             .or(names.first())
             .cloned()
             .ok_or_else(|| Error::MissingTensor(name.to_string()))
+    }
+
+    /// Whether any candidate name of `name` is in the file.
+    pub(super) fn present(&self, name: &str) -> bool {
+        (self.candidates)(name).iter().any(|n| self.reader.has(n))
     }
 
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>> {
@@ -186,35 +197,130 @@ fn load_encoder_with_widths(
     widths: Option<&[BlockWidths]>,
     names: &Names,
 ) -> Result<Encoder> {
-    load_encoder_parts(config, widths, names, &|name, inp, out| {
+    load_encoder_parts(config, widths, names, &f32_claim, &|name, inp, out| {
         names.linear(name, inp, out)
     })
 }
 
+/// Adds the tensors of linear layer `name` of shape (out, in) to a size [`Claim`].
+pub(super) type ClaimLinear<'a> = dyn Fn(&mut Claim, &str, (usize, usize)) -> Result<()> + 'a;
+
+/// Adds an f32 linear layer's weight (out × in) and bias to `claim`, at 16 bits per value
+/// (the fewest of the accepted F32 / F16 / BF16 dtypes).
+pub(super) fn f32_claim(claim: &mut Claim, _name: &str, (out, inp): (usize, usize)) -> Result<()> {
+    claim.tensor(&[out, inp], 16)?;
+    claim.tensor(&[out], 16)
+}
+
+/// The six linear layers of block `p` (`blocks.{i}`) as (name, (out, in)), for `hidden` wide
+/// states, `inner` attention channels and `intermediate` FFN channels.
+fn block_linears(
+    p: &str,
+    hidden: usize,
+    inner: usize,
+    intermediate: usize,
+) -> [(String, (usize, usize)); 6] {
+    [
+        (format!("{p}.attn.q"), (inner, hidden)),
+        (format!("{p}.attn.k"), (inner, hidden)),
+        (format!("{p}.attn.v"), (inner, hidden)),
+        (format!("{p}.attn.o"), (hidden, inner)),
+        (format!("{p}.ffn.in"), (intermediate, hidden)),
+        (format!("{p}.ffn.out"), (hidden, intermediate)),
+    ]
+}
+
+/// Bounds every size of `config` (with per-block `widths`) before anything is allocated: the
+/// unpruned shape of the configuration by the crate's limits, and the tensors the file must
+/// hold (linear layers as `claim_linear` counts them, embeddings and LayerNorms at 16 bits) by
+/// the file's length.
+fn check_sizes(
+    config: &EncoderConfig,
+    widths: &[BlockWidths],
+    names: &Names,
+    claim_linear: &ClaimLinear,
+) -> Result<()> {
+    let h = config.hidden_size;
+    let head_dim = h / config.num_heads;
+    let mut full = Claim::new(SIZES);
+    let mut held = Claim::new(SIZES);
+    for claim in [&mut full, &mut held] {
+        for rows in [
+            config.vocab_size,
+            config.max_positions,
+            config.type_vocab_size,
+        ] {
+            claim.tensor(&[rows, h], 16)?;
+        }
+        // Two LayerNorms per block and one for the embeddings or the output, two vectors each.
+        claim.tensor(&[config.num_layers, 4, h], 16)?;
+        claim.tensor(&[2, h], 16)?;
+    }
+    for (i, w) in widths.iter().enumerate() {
+        let p = format!("blocks.{i}");
+        for (_, shape) in block_linears(&p, h, h, config.intermediate_size) {
+            f32_claim(&mut full, "", shape)?;
+        }
+        for (name, shape) in block_linears(&p, h, w.heads * head_dim, w.intermediate) {
+            claim_linear(&mut held, &name, shape)?;
+        }
+    }
+    held.fits(names.reader.file_len())
+}
+
+/// The operation size errors of the encoder loaders name.
+const SIZES: &str = "loading an encoder";
+
+/// [`Error::TooLarge`] if `config` claims more blocks than the file holds tensors (each block is
+/// twelve), before anything is sized by the block count.
+fn check_layer_count(config: &EncoderConfig, reader: &TensorReader) -> Result<()> {
+    let tensors = reader.names().len();
+    if config.num_layers > tensors {
+        return Err(Error::too_large(
+            SIZES,
+            format!(
+                "the configuration claims {} layers but the file holds only {tensors} tensors",
+                config.num_layers
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// [`load_encoder_with_widths`] for any layer type: `linear(name, in, out)` reads the linear
-/// layer `name` (e.g. `blocks.0.attn.q`) of the given widths.
+/// layer `name` (e.g. `blocks.0.attn.q`) of the given widths, and `claim_linear(claim, name,
+/// (out, in))` adds the tensors it will read to a size [`Claim`] (see [`check_sizes`]).
 pub(super) fn load_encoder_parts<L: LinearLayer>(
     config: EncoderConfig,
     widths: Option<&[BlockWidths]>,
     names: &Names,
+    claim_linear: &ClaimLinear,
     linear: &dyn Fn(&str, usize, usize) -> Result<L>,
 ) -> Result<Encoder<L>> {
     config.check()?;
     if let Some(widths) = widths {
         check_widths(&config, widths)?;
     }
+    if config.type_vocab_size == 0 && names.present("embeddings.token_type") {
+        return Err(Error::Format(format!(
+            "type_vocab_size is 0 but the file stores a token-type table `{}`",
+            names.resolve("embeddings.token_type")?
+        )));
+    }
+    let configured = BlockWidths {
+        heads: config.num_heads,
+        intermediate: config.intermediate_size,
+    };
+    check_layer_count(&config, names.reader)?;
+    let widths = widths.map_or_else(|| vec![configured; config.num_layers], <[_]>::to_vec);
+    check_sizes(&config, &widths, names, claim_linear)?;
     let (h, eps) = (config.hidden_size, config.layer_norm_eps);
     let head_dim = h / config.num_heads;
     let post = config.placement == NormPlacement::PostLn;
-    let blocks = (0..config.num_layers)
-        .map(|i| {
-            let w = widths
-                .and_then(|w| w.get(i))
-                .copied()
-                .unwrap_or(BlockWidths {
-                    heads: config.num_heads,
-                    intermediate: config.intermediate_size,
-                });
+    let blocks = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
             let inner = w.heads * head_dim;
             let p = format!("blocks.{i}");
             let attn = |n: &str, inp: usize, out: usize| linear(&format!("{p}.attn.{n}"), inp, out);
@@ -268,16 +374,28 @@ impl Encoder {
 
     /// Parses an encoder from bytes written by [`Encoder::to_safetensors`]; the configuration
     /// (and per-block widths, if any) is checked and every tensor's shape and values are
-    /// checked against it.
+    /// checked against it (see [`crate::io`]).
+    ///
+    /// Errors: [`Error::Parse`] for bytes that are not safetensors or bad JSON;
+    /// [`Error::InvalidParam`] for an invalid configuration; [`Error::TooLarge`] for a
+    /// configuration whose sizes (the unpruned shape included) exceed [`crate::limits`], or
+    /// whose tensors need more bytes than the file has, or more layers than it has tensors;
+    /// [`Error::Format`] for per-block widths that disagree with the configuration, a
+    /// token-type table stored with `type_vocab_size = 0`, a value beyond
+    /// [`crate::io::MAX_MAGNITUDE`] or a tensor the model does not use (each naming the
+    /// tensor); [`Error::MissingTensor`], [`Error::ShapeMismatch`] and [`Error::NonFinite`]
+    /// for an absent, mis-shaped or NaN / infinite tensor.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Encoder> {
         let r = TensorReader::new(bytes)?;
         let config: FileConfig = r.config(KIND)?;
         let same = |n: &str| vec![n.to_string()];
-        load_encoder_with_widths(
+        let encoder = load_encoder_with_widths(
             config.encoder,
             config.blocks.as_deref(),
             &Names::new(&r, &same),
-        )
+        )?;
+        r.reject_unread("encoder", |_| false)?;
+        Ok(encoder)
     }
 
     /// Saves the encoder to a safetensors file.

@@ -1,11 +1,12 @@
 //! Saving and loading an [`Mlp`] as safetensors: tensors `layers.{i}.weight` (out × in) and
-//! `layers.{i}.bias`, with the layer sizes and activations as JSON metadata.
+//! `layers.{i}.bias` (F32, or F16 / BF16 widened on load), with the layer sizes and activations
+//! as JSON metadata. A file holds exactly these tensors; loading rejects any other.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{read_file, TensorReader, TensorWriter};
+use super::tensors::{read_file, Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Linear, Mlp};
 
@@ -33,8 +34,17 @@ impl Mlp {
         w.to_bytes()
     }
 
-    /// Parses a model from safetensors bytes written by [`Mlp::to_safetensors`]; every tensor's
-    /// shape is checked against the stored configuration.
+    /// Parses a model from safetensors bytes written by [`Mlp::to_safetensors`], checked as the
+    /// [`crate::io`] module docs describe.
+    ///
+    /// Errors: [`Error::Parse`] for bytes that are not safetensors or a configuration that is
+    /// not valid JSON; [`Error::Format`] for another kind of file, sizes and activations that
+    /// disagree, a tensor the model does not use (named), or a value beyond
+    /// [`crate::io::MAX_MAGNITUDE`] (named); [`Error::TooLarge`] for sizes beyond
+    /// [`crate::limits`] or more parameters than the file has bytes for (at 2 bytes each, the
+    /// F16/BF16 minimum), checked before anything is read; [`Error::MissingTensor`],
+    /// [`Error::ShapeMismatch`] and [`Error::NonFinite`] for an absent, mis-shaped or NaN /
+    /// infinite tensor; [`Error::Empty`] for a zero width.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Mlp> {
         let r = TensorReader::new(bytes)?;
         let config: MlpConfig = r.config(KIND)?;
@@ -45,6 +55,12 @@ impl Mlp {
                 config.activations.len()
             )));
         }
+        let mut claim = Claim::new("loading an mlp");
+        for w in config.sizes.windows(2) {
+            claim.tensor(&[w[1], w[0]], 16)?;
+            claim.tensor(&[w[1]], 16)?;
+        }
+        claim.fits(r.file_len())?;
         let layers = config
             .sizes
             .windows(2)
@@ -56,6 +72,7 @@ impl Mlp {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
+        r.reject_unread("mlp", |_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
 

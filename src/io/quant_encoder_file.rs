@@ -5,15 +5,20 @@
 //! `shrink.kind = "quant_encoder"` and `shrink.config`, the encoder configuration (with
 //! per-block widths when pruned) plus `"layers"`: each linear layer's name → [format,
 //! activation handling].
+//!
+//! Loading applies the checks of both formats (see [`crate::io`]): sizes bounded by the limits
+//! and the file's length before reading (each linear layer at its format's bits per weight),
+//! zero points only for asymmetric layers, scales and values in range, a format listed for
+//! exactly the encoder's linear layers, and no tensor beyond those the model needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::encoder_file::{load_encoder_parts, write_glue, FileConfig, Names};
-use super::quant_file::{layer_meta, read_layer, write_layer, ActMeta, LayerMeta};
-use super::tensors::{read_file, TensorReader, TensorWriter};
+use super::quant_file::{claim_layer, layer_meta, read_layer, write_layer, ActMeta, LayerMeta};
+use super::tensors::{read_file, Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::Encoder;
 use crate::quant::QuantLinear;
@@ -46,24 +51,48 @@ impl Encoder<QuantLinear> {
 
     /// Parses a quantized encoder written by [`Encoder::to_quantized_safetensors`], checking
     /// the configuration, every layer's format, and every tensor's dtype, shape and values.
+    ///
+    /// Errors as [`Encoder::from_safetensors`] and
+    /// [`Mlp::from_quantized_safetensors`](crate::nn::Mlp::from_quantized_safetensors)
+    /// (`Mlp<QuantLinear>`), plus [`Error::Format`] for a layer without a listed format or a
+    /// format listed for a layer the encoder does not have.
     pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Encoder<QuantLinear>> {
         let r = TensorReader::new(bytes)?;
         let config: QuantEncoderConfig = r.config(KIND)?;
         let same = |n: &str| vec![n.to_string()];
         let names = Names::new(&r, &same);
-        let read = |name: &str, inp: usize, out: usize| -> Result<QuantLinear> {
-            let (meta, act) = config
+        let format = |name: &str| {
+            config
                 .layers
                 .get(name)
-                .ok_or_else(|| Error::Format(format!("no format listed for layer `{name}`")))?;
-            read_layer(&r, name, (out, inp), meta, act, bytes.len())
+                .ok_or_else(|| Error::Format(format!("no format listed for layer `{name}`")))
         };
-        load_encoder_parts(
+        let claim = |claim: &mut Claim, name: &str, shape: (usize, usize)| {
+            claim_layer(claim, shape, &format(name)?.0)
+        };
+        let read = |name: &str, inp: usize, out: usize| -> Result<QuantLinear> {
+            let (meta, act) = format(name)?;
+            read_layer(&r, name, (out, inp), meta, act)
+        };
+        let encoder = load_encoder_parts(
             config.file.encoder,
             config.file.blocks.as_deref(),
             &names,
+            &claim,
             &read,
-        )
+        )?;
+        let mut layers = BTreeSet::new();
+        encoder.visit_layers(&mut |name, _| {
+            layers.insert(name.to_string());
+        });
+        if let Some(extra) = config.layers.keys().find(|k| !layers.contains(*k)) {
+            return Err(Error::Format(format!(
+                "quantized encoder metadata lists a format for `{extra}`, which is not one of \
+                 its layers"
+            )));
+        }
+        r.reject_unread("quantized encoder", |_| false)?;
+        Ok(encoder)
     }
 
     /// Saves the quantized encoder to a safetensors file.

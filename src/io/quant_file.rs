@@ -10,9 +10,15 @@
 //! layers.{i}.bias     F32 (out)
 //! ```
 //!
-//! Loading checks the kind, the configuration, every tensor's presence, dtype and shape, that
-//! scales are finite and positive, zero points in range and float weights finite; a loaded
-//! model is bit-for-bit the saved one.
+//! Loading checks the kind, the configuration, every tensor's presence, dtype and shape, zero
+//! points in range, float weights and biases finite and within [`crate::io::MAX_MAGNITUDE`],
+//! and every scale (weight scales and static activation scales) a normal positive f32 small
+//! enough that every code of its format dequantizes within that bound; a loaded model is
+//! bit-for-bit the saved one. Before any tensor is read, the sizes are bounded by the crate's
+//! limits and by the file's length (4 bits per int4 weight, 8 per int8, 16 per float weight
+//! and bias). The file must hold exactly the tensors its layers need: zero points stored for a
+//! layer marked symmetric (or a float layer), or any other extra tensor, are
+//! [`Error::Format`](crate::Error::Format) naming the tensor.
 
 use std::path::Path;
 
@@ -20,8 +26,9 @@ use half::{bf16, f16};
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{le_bytes, read_file, TensorReader, TensorWriter};
-use crate::error::{check_finite, Error, Result};
+use super::tensors::{check_values, le_bytes, read_file, Claim, TensorReader, TensorWriter};
+use super::MAX_MAGNITUDE;
+use crate::error::{Error, Result};
 use crate::kernels::int4::packed_row_bytes;
 use crate::kernels::GroupLayout;
 use crate::nn::{Activation, Mlp};
@@ -159,27 +166,76 @@ pub(super) fn write_layer(w: &mut TensorWriter, prefix: &str, l: &QuantLinear) {
     w.vector(name("bias"), l.bias());
 }
 
-/// Reads the layer under `prefix`: `rows × cols` weights in format `meta`, checked (sizes
-/// bounded by `file_len` before anything is allocated from them).
+/// Adds the tensors of a `rows × cols` layer in format `meta` to `claim`: the weight at the
+/// fewest bits its format stores (f32 layers may be stored as f16), the bias at 16 bits.
+pub(super) fn claim_layer(
+    claim: &mut Claim,
+    (rows, cols): (usize, usize),
+    meta: &LayerMeta,
+) -> Result<()> {
+    let bits = match meta {
+        LayerMeta::F32 | LayerMeta::F16 | LayerMeta::Bf16 => 16,
+        LayerMeta::Int8 { .. } => 8,
+        LayerMeta::Int4 { .. } => 4,
+    };
+    claim.tensor(&[rows, cols], bits)?;
+    claim.tensor(&[rows], 16)
+}
+
+/// The largest distance `|q − z|` between a code and the zero point of a format (see the
+/// module docs of [`crate::io`]).
+fn max_code_distance(bits: u8, symmetric: bool) -> f32 {
+    match (bits, symmetric) {
+        (4, true) => 8.0,
+        (4, false) => 15.0,
+        (_, true) => 128.0,
+        (_, false) => 255.0,
+    }
+}
+
+/// [`Error::Format`] naming `what` unless `scale` is a normal positive f32 with
+/// `scale · distance` within [`MAX_MAGNITUDE`].
+fn check_scale(scale: f32, distance: f32, what: &dyn Fn() -> String) -> Result<()> {
+    if scale.is_nan() || scale < f32::MIN_POSITIVE || scale * distance > MAX_MAGNITUDE {
+        return Err(Error::Format(format!(
+            "{}: scale {scale:e} must be at least {:e} and at most {:e} (so that every code \
+             dequantizes within {MAX_MAGNITUDE:e})",
+            what(),
+            f32::MIN_POSITIVE,
+            MAX_MAGNITUDE / distance
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the layer under `prefix`: `rows × cols` weights in format `meta`, checked. The caller
+/// has bounded the sizes with [`claim_layer`] against the file's length.
 pub(super) fn read_layer(
     r: &TensorReader,
     prefix: &str,
     (rows, cols): (usize, usize),
     meta: &LayerMeta,
     act: &ActMeta,
-    file_len: usize,
 ) -> Result<QuantLinear> {
     let name = |t: &str| format!("{prefix}.{t}");
-    // Sizes come from the file: bound them by its length before anything is allocated
-    // from them (every format stores at least 4 bits per weight, the bias 4 bytes per
-    // row).
-    if rows
-        .checked_mul(cols)
-        .is_none_or(|n| n == 0 || n / 2 > file_len)
-    {
+    if rows == 0 || cols == 0 {
+        return Err(Error::Empty(format!(
+            "layer {prefix}: a {rows} x {cols} weight"
+        )));
+    }
+    let symmetric = match *meta {
+        LayerMeta::Int8 { symmetric, .. } | LayerMeta::Int4 { symmetric, .. } => symmetric,
+        _ => true,
+    };
+    if symmetric && r.has(&name("zeros")) {
         return Err(Error::Format(format!(
-            "layer {prefix}: a {rows} x {cols} weight cannot be stored in {} bytes",
-            file_len
+            "layer {prefix} is {} but the file stores zero points `{}`",
+            if matches!(meta, LayerMeta::Int8 { .. } | LayerMeta::Int4 { .. }) {
+                "symmetric"
+            } else {
+                "not integer-quantized"
+            },
+            name("zeros")
         )));
     }
     let bias = r.vector(&name("bias"), rows)?;
@@ -192,6 +248,7 @@ pub(super) fn read_layer(
         };
         l.check().map(|_| l)
     };
+    let halves = |data: &[f32]| check_values(data, &name("weight"));
     let weight = match *meta {
         LayerMeta::F32 => QuantWeight::F32(r.matrix(&name("weight"), rows, cols)?),
         LayerMeta::F16 => {
@@ -200,10 +257,7 @@ pub(super) fn read_layer(
                 .chunks_exact(2)
                 .map(|c| f16::from_le_bytes([c[0], c[1]]))
                 .collect();
-            check_finite(
-                data.iter().map(|v| v.to_f32()).collect::<Vec<_>>().iter(),
-                || name("weight"),
-            )?;
+            halves(&data.iter().map(|v| v.to_f32()).collect::<Vec<_>>())?;
             QuantWeight::F16 { rows, cols, data }
         }
         LayerMeta::Bf16 => {
@@ -212,10 +266,7 @@ pub(super) fn read_layer(
                 .chunks_exact(2)
                 .map(|c| bf16::from_le_bytes([c[0], c[1]]))
                 .collect();
-            check_finite(
-                data.iter().map(|v| v.to_f32()).collect::<Vec<_>>().iter(),
-                || name("weight"),
-            )?;
+            halves(&data.iter().map(|v| v.to_f32()).collect::<Vec<_>>())?;
             QuantWeight::Bf16 { rows, cols, data }
         }
         LayerMeta::Int8 {
@@ -226,7 +277,15 @@ pub(super) fn read_layer(
             let layout = layout(group, per_tensor)?;
             let ns = layout.n_scales();
             let q = r.raw(&name("weight"), Dtype::I8, &[rows, cols])?;
-            let s = r.raw(&name("scales"), Dtype::F32, &[ns])?;
+            let scales: Vec<f32> = r
+                .raw(&name("scales"), Dtype::F32, &[ns])?
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let distance = max_code_distance(8, symmetric);
+            for s in &scales {
+                check_scale(*s, distance, &|| name("scales"))?;
+            }
             let zeros = if symmetric {
                 Vec::new()
             } else {
@@ -238,9 +297,7 @@ pub(super) fn read_layer(
             QuantWeight::Int8(Int8Weight::from_parts(
                 layout,
                 q.iter().map(|&b| b as i8).collect(),
-                s.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
+                scales,
                 zeros,
             )?)
         }
@@ -252,7 +309,15 @@ pub(super) fn read_layer(
             let layout = layout(group, per_tensor)?;
             let ns = layout.n_scales();
             let packed = r.raw(&name("weight"), Dtype::U8, &[rows, packed_row_bytes(cols)])?;
-            let s = r.raw(&name("scales"), Dtype::F16, &[ns])?;
+            let scales: Vec<f16> = r
+                .raw(&name("scales"), Dtype::F16, &[ns])?
+                .chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            let distance = max_code_distance(4, symmetric);
+            for s in &scales {
+                check_scale(s.to_f32(), distance, &|| name("scales"))?;
+            }
             let zeros = if symmetric {
                 Vec::new()
             } else {
@@ -261,9 +326,7 @@ pub(super) fn read_layer(
             QuantWeight::Int4(Int4Weight::from_parts(
                 layout,
                 packed.to_vec(),
-                s.chunks_exact(2)
-                    .map(|c| f16::from_le_bytes([c[0], c[1]]))
-                    .collect(),
+                scales,
                 zeros,
             )?)
         }
@@ -271,7 +334,12 @@ pub(super) fn read_layer(
     let act = match *act {
         ActMeta::None => ActQuant::None,
         ActMeta::Dynamic => ActQuant::Dynamic,
-        ActMeta::Static { scale, zero } => ActQuant::Static(QParams { scale, zero }),
+        ActMeta::Static { scale, zero } => {
+            check_scale(scale, max_code_distance(8, false), &|| {
+                format!("layer {prefix}: static activation parameters")
+            })?;
+            ActQuant::Static(QParams { scale, zero })
+        }
     };
     QuantLinear::new(weight, bias, act)
 }
@@ -294,7 +362,15 @@ impl Mlp<QuantLinear> {
     }
 
     /// Parses a quantized model from bytes written by [`Mlp::to_quantized_safetensors`],
-    /// checking everything (see the module docs).
+    /// checking everything (see the module docs and [`crate::io`]).
+    ///
+    /// Errors: [`Error::Parse`] for bytes that are not safetensors or bad JSON;
+    /// [`Error::TooLarge`] for sizes beyond [`crate::limits`] or the file's length;
+    /// [`Error::Format`] for inconsistent metadata, wrong dtypes, zero points stored for a
+    /// symmetric layer, an out-of-range scale or value, or a tensor the model does not use
+    /// (each naming the tensor); [`Error::InvalidParam`] for a bad group layout, zero point or
+    /// activation setting; [`Error::MissingTensor`], [`Error::ShapeMismatch`] and
+    /// [`Error::NonFinite`] for an absent, mis-shaped or NaN / infinite tensor.
     pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Mlp<QuantLinear>> {
         let r = TensorReader::new(bytes)?;
         let config: QuantMlpConfig = r.config(KIND)?;
@@ -312,16 +388,20 @@ impl Mlp<QuantLinear> {
                 config.inputs.len()
             )));
         }
+        let shape = |i: usize| (config.sizes[i + 1], config.sizes[i]);
+        let mut claim = Claim::new("loading a quantized mlp");
+        for (i, meta) in config.layers.iter().enumerate() {
+            claim_layer(&mut claim, shape(i), meta)?;
+        }
+        claim.fits(r.file_len())?;
         let layers = config
             .layers
             .iter()
             .zip(&config.inputs)
             .enumerate()
-            .map(|(i, (meta, act))| {
-                let shape = (config.sizes[i + 1], config.sizes[i]);
-                read_layer(&r, &format!("layers.{i}"), shape, meta, act, bytes.len())
-            })
+            .map(|(i, (meta, act))| read_layer(&r, &format!("layers.{i}"), shape(i), meta, act))
             .collect::<Result<Vec<_>>>()?;
+        r.reject_unread("quantized mlp", |_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
 

@@ -1,7 +1,10 @@
 //! Saving and loading a sparse MLP (`Mlp<SparseLinear>`) as safetensors: per layer
 //! `layers.{i}.values` (F32), `layers.{i}.col_idx` (U16), `layers.{i}.row_ptr` (U32) and
-//! `layers.{i}.bias` (F32), with the sizes and activations as JSON metadata. The CSR structure
-//! is validated on load.
+//! `layers.{i}.bias` (F32), with the sizes, activations and non-zero counts as JSON metadata.
+//! Loading bounds the sizes (each layer's dense shape by [`crate::limits::MAX_ELEMENTS`], the
+//! stored values, indices, row pointers and biases by the file's length) before reading,
+//! validates the CSR structure, bounds the values by [`crate::io::MAX_MAGNITUDE`], and rejects
+//! any tensor beyond these.
 
 use std::path::Path;
 
@@ -9,8 +12,9 @@ use ndarray::Array1;
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{le_bytes, read_file, TensorReader, TensorWriter};
+use super::tensors::{check_values, le_bytes, read_file, Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::nn::{Activation, Mlp};
 use crate::sparse::{CsrMatrix, SparseLinear};
 
@@ -59,6 +63,13 @@ impl Mlp<SparseLinear> {
 
     /// Parses a sparse model written by `to_safetensors`, validating every CSR structure.
     ///
+    /// Errors: [`Error::Parse`] for bytes that are not safetensors or bad JSON;
+    /// [`Error::TooLarge`] for sizes or non-zero counts beyond [`crate::limits`] or the file's
+    /// length; [`Error::Format`] for inconsistent counts, an invalid CSR structure, a value
+    /// beyond [`crate::io::MAX_MAGNITUDE`] or a tensor the model does not use (both named);
+    /// [`Error::MissingTensor`], [`Error::ShapeMismatch`] and [`Error::NonFinite`] as for the
+    /// dense [`Mlp::from_safetensors`].
+    ///
     /// (Named apart from the dense [`Mlp::from_safetensors`] so that `Mlp::from_safetensors`
     /// keeps inferring the dense model.)
     pub fn from_sparse_safetensors(bytes: &[u8]) -> Result<Self> {
@@ -73,17 +84,30 @@ impl Mlp<SparseLinear> {
                 config.nnz.len()
             )));
         }
+        const OP: &str = "loading a sparse mlp";
+        let mut claim = Claim::new(OP);
+        for i in 0..n {
+            let (cols, rows, nnz) = (config.sizes[i], config.sizes[i + 1], config.nnz[i]);
+            // The layer's dense shape is within one tensor's limit; what the file holds is the
+            // values (f32), column indices (u16), row pointers (u32) and bias (f16 or wider).
+            limits::elements(OP, &[rows, cols])?;
+            claim.tensor(&[nnz], 32 + 16)?;
+            claim.tensor(&[rows], 32 + 16)?;
+        }
+        claim.fits(r.file_len())?;
         let mut layers = Vec::with_capacity(n);
         for i in 0..n {
             let (cols, rows, nnz) = (config.sizes[i], config.sizes[i + 1], config.nnz[i]);
             let ptrs = rows
                 .checked_add(1)
-                .ok_or_else(|| Error::Format(format!("layer {i}: {rows} rows overflow")))?;
-            let values = r
-                .raw(&format!("layers.{i}.values"), Dtype::F32, &[nnz])?
+                .ok_or_else(|| Error::too_large(OP, format!("layer {i}: {rows} rows overflow")))?;
+            let name = format!("layers.{i}.values");
+            let values: Vec<f32> = r
+                .raw(&name, Dtype::F32, &[nnz])?
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
+            check_values(&values, &name)?;
             let col_idx = r
                 .raw(&format!("layers.{i}.col_idx"), Dtype::U16, &[nnz])?
                 .chunks_exact(2)
@@ -98,6 +122,7 @@ impl Mlp<SparseLinear> {
             let bias: Array1<f32> = r.vector(&format!("layers.{i}.bias"), rows)?;
             layers.push(SparseLinear::new(csr, bias)?);
         }
+        r.reject_unread("sparse mlp", |_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
 

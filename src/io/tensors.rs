@@ -1,9 +1,13 @@
 //! Reading and writing named f32 tensors in the safetensors format, with shape and value checks.
 //!
 //! Every model file goes through these two types, so a truncated, mis-shaped or hostile file is
-//! rejected in one place with an [`Error`] rather than a panic.
+//! rejected in one place with an [`Error`] rather than a panic. The reader also remembers which
+//! tensors were read, so a loader can reject a file holding tensors it did not expect
+//! ([`TensorReader::reject_unread`]), and [`Claim`] bounds the sizes a configuration claims by
+//! the file's length before anything is allocated from them.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use half::{bf16, f16};
@@ -11,7 +15,9 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
+use super::MAX_MAGNITUDE;
 use crate::error::{check_finite, Error, Result};
+use crate::limits;
 
 /// Metadata key holding the model kind ("mlp", "encoder", ...).
 pub(crate) const KIND_KEY: &str = "shrink.kind";
@@ -90,6 +96,9 @@ impl TensorWriter {
 pub(crate) struct TensorReader<'a> {
     st: SafeTensors<'a>,
     metadata: HashMap<String, String>,
+    len: usize,
+    /// The names of the tensors read so far.
+    read: RefCell<BTreeSet<String>>,
 }
 
 impl<'a> TensorReader<'a> {
@@ -105,7 +114,50 @@ impl<'a> TensorReader<'a> {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        Ok(TensorReader { st, metadata })
+        Ok(TensorReader {
+            st,
+            metadata,
+            len: bytes.len(),
+            read: RefCell::default(),
+        })
+    }
+
+    /// The length of the file in bytes.
+    pub(crate) fn file_len(&self) -> usize {
+        self.len
+    }
+
+    /// The names of every tensor in the file, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.st.names().into_iter().map(String::from).collect();
+        names.sort();
+        names
+    }
+
+    /// [`Error::Format`] naming the first tensor (in sorted order) that no read has taken and
+    /// that `allowed` does not accept: a file must hold exactly the tensors its model uses.
+    pub(crate) fn reject_unread(&self, what: &str, allowed: impl Fn(&str) -> bool) -> Result<()> {
+        let read = self.read.borrow();
+        match self
+            .names()
+            .into_iter()
+            .find(|n| !read.contains(n) && !allowed(n))
+        {
+            Some(n) => Err(Error::Format(format!(
+                "{what} file holds an unexpected tensor `{n}`"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Tensor `name`, marked as read, or [`Error::MissingTensor`].
+    fn tensor(&self, name: &str) -> Result<TensorView<'a>> {
+        let t = self
+            .st
+            .tensor(name)
+            .map_err(|_| Error::MissingTensor(name.to_string()))?;
+        self.read.borrow_mut().insert(name.to_string());
+        Ok(t)
     }
 
     /// The metadata value under `key`, or an error naming it.
@@ -134,12 +186,9 @@ impl<'a> TensorReader<'a> {
     }
 
     /// The values of tensor `name` as f32 (F32, F16 and BF16 files are accepted), checked to have
-    /// `shape` and to be finite.
+    /// `shape`, to be finite and to lie within [`MAX_MAGNITUDE`].
     fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let t = self
-            .st
-            .tensor(name)
-            .map_err(|_| Error::MissingTensor(name.to_string()))?;
+        let t = self.tensor(name)?;
         if t.shape() != shape {
             return Err(Error::ShapeMismatch {
                 op: "loading tensor",
@@ -167,17 +216,14 @@ impl<'a> TensorReader<'a> {
                 )))
             }
         };
-        check_finite(values.iter(), || format!("tensor {name}"))?;
+        check_values(&values, name)?;
         Ok(values)
     }
 
     /// The raw little-endian bytes of tensor `name`, which must have dtype `dtype` and shape
     /// `shape`.
     pub(crate) fn raw(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&'a [u8]> {
-        let t = self
-            .st
-            .tensor(name)
-            .map_err(|_| Error::MissingTensor(name.to_string()))?;
+        let t = self.tensor(name)?;
         if t.dtype() != dtype {
             return Err(Error::Format(format!(
                 "tensor {name} has dtype {:?}, expected {dtype:?}",
@@ -203,6 +249,69 @@ impl<'a> TensorReader<'a> {
     /// Vector `name`, which must have length `len`.
     pub(crate) fn vector(&self, name: &str, len: usize) -> Result<Array1<f32>> {
         Ok(Array1::from(self.values(name, &[len])?))
+    }
+}
+
+/// [`Error::NonFinite`] if a value of tensor `name` is NaN or infinite, [`Error::Format`] if one
+/// is finite but larger in magnitude than [`MAX_MAGNITUDE`].
+pub(crate) fn check_values(values: &[f32], name: &str) -> Result<()> {
+    check_finite(values.iter(), || format!("tensor {name}"))?;
+    match values.iter().find(|v| v.abs() > MAX_MAGNITUDE) {
+        Some(v) => Err(Error::Format(format!(
+            "tensor `{name}` holds {v:e}, beyond the loaders' bound of |v| <= {MAX_MAGNITUDE:e}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The sizes a file's configuration claims, checked against the crate's limits and the file's
+/// length before anything is allocated from them.
+///
+/// Each tensor the configuration implies is added with the fewest bits per element any accepted
+/// dtype stores it in; [`Claim::fits`] then requires the file to be at least that long. A tensor
+/// above [`limits::MAX_ELEMENTS`], a model above [`limits::MAX_PARAMS`] or a claim the file
+/// cannot hold is [`Error::TooLarge`].
+pub(crate) struct Claim {
+    op: &'static str,
+    params: usize,
+    bits: usize,
+}
+
+impl Claim {
+    /// An empty claim; errors name `op`.
+    pub(crate) fn new(op: &'static str) -> Self {
+        Claim {
+            op,
+            params: 0,
+            bits: 0,
+        }
+    }
+
+    /// Adds a tensor of shape `dims` stored in at least `bits` bits per element.
+    pub(crate) fn tensor(&mut self, dims: &[usize], bits: usize) -> Result<()> {
+        let n = limits::elements(self.op, dims)?;
+        self.params = limits::add_params(self.op, self.params, n)?;
+        self.bits = n
+            .checked_mul(bits)
+            .and_then(|b| self.bits.checked_add(b))
+            .ok_or_else(|| Error::too_large(self.op, format!("{dims:?} overflows usize")))?;
+        Ok(())
+    }
+
+    /// [`Error::TooLarge`] unless a file of `file_len` bytes can hold the claimed tensors.
+    pub(crate) fn fits(&self, file_len: usize) -> Result<()> {
+        let need = self.bits.div_ceil(8);
+        if need > file_len {
+            return Err(Error::too_large(
+                self.op,
+                format!(
+                    "the configuration claims {} parameters needing at least {need} bytes, but \
+                     the file has {file_len}",
+                    self.params
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
