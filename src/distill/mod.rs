@@ -43,8 +43,11 @@
 //!
 //! let mut student = Mlp::new(&[4, 4, 3], Activation::Relu, &mut rng)?;
 //! SoftTargets::new(4.0, 0.5, schedule).distill_dataset(&teacher, &mut student, &data)?;
+//! // 20 epochs on 120 points: a few milliseconds. Measured: 7.4x fewer parameters, 99.2%
+//! // agreement with the teacher, accuracy 1.0 -> 0.9917 (asserted within 2 points).
 //! let report = DistillReport::measure(&teacher, &student, &data)?;
 //! assert!(report.agreement > 0.9 && report.compression() > 5.0);
+//! assert!(report.student_accuracy >= report.teacher_accuracy - 0.02);
 //!
 //! // A student with the wrong number of outputs is an error, not a panic.
 //! let mut wrong = Mlp::new(&[4, 4, 2], Activation::Relu, &mut rng)?;

@@ -50,6 +50,16 @@
 //! assert_eq!(report.blocks[0].heads_after, 2);
 //! assert!(smaller.param_count() < encoder.param_count());
 //! assert_eq!(smaller.forward(&[1, 7, 3], None, None)?.dim(), (3, 16));
+//!
+//! // One-shot, no fine-tuning (microseconds). The sentence vectors keep their direction:
+//! // cosine similarity of each mean-pooled output to the unpruned one, measured 0.953 at
+//! // worst on these 8 sequences (random weights; tests/pruning_transformer.rs has more).
+//! let ids = ndarray::Array2::from_shape_fn((8, 10), |(i, j)| ((i * 13 + j * 7) % 50) as u32);
+//! let before = encoder.mean_pool(ids.view(), None, None)?;
+//! let after = smaller.mean_pool(ids.view(), None, None)?;
+//! for (a, b) in before.rows().into_iter().zip(after.rows()) {
+//!     assert!(a.dot(&b) / (a.dot(&a).sqrt() * b.dot(&b).sqrt()) > 0.9);
+//! }
 //! # Ok::<(), shrink::Error>(())
 //! ```
 

@@ -21,18 +21,24 @@
 //!
 //! ```
 //! use rand::{rngs::StdRng, SeedableRng};
+//! use shrink::data::Dataset;
+//! use shrink::eval::evaluate;
 //! use shrink::nn::{Activation, Mlp};
 //! use shrink::quant::{ActivationMode, Calibration, Granularity, Ptq, QuantScheme, Quantizer};
+//! use shrink::train::{Adam, Trainer};
 //! use shrink::Forward;
 //!
-//! let mut rng = StdRng::seed_from_u64(0);
-//! let mlp = Mlp::new(&[64, 32, 10], Activation::Relu, &mut rng)?;
-//! let x = ndarray::Array2::from_shape_fn((16, 64), |(i, j)| ((i * 64 + j) as f32).sin());
-//! let calibration = Calibration::from_mlp(&mlp, &[x.view()])?;
+//! let (train, test) = Dataset::digits().standardized_split(0.2, 0)?;
+//! let mut mlp = Mlp::new(&[64, 32, 10], Activation::Relu, &mut StdRng::seed_from_u64(0))?;
+//! Trainer::new(Adam::new(1e-2)).epochs(5).seed(0).fit(&mut mlp, &train, None)?;
+//!
+//! // int8 weights and activations (activation ranges calibrated on the training inputs): under
+//! // a millisecond in release. Measured: 9,640 -> 2,720 bytes, accuracy 0.9638 -> 0.9638.
+//! let calibration = Calibration::from_mlp(&mlp, &[train.features()])?;
 //! let scheme = QuantScheme::int8(Granularity::PerChannel).activations(ActivationMode::Static);
 //! let q = Ptq::new(scheme).quantize_mlp(&mlp, Some(&calibration))?;
-//! let (a, b) = (mlp.forward(x.view())?, q.forward(x.view())?);
-//! assert!((&a - &b).iter().all(|d| d.abs() < 0.05));
+//! assert!(q.storage_bytes() * 3 < mlp.storage_bytes());
+//! assert!(evaluate(&q, &test)?.accuracy >= evaluate(&mlp, &test)?.accuracy - 0.01);
 //! # Ok::<(), shrink::Error>(())
 //! ```
 
