@@ -115,6 +115,13 @@ pub struct Ptq {
 
 impl Ptq {
     /// Every layer quantized with `scheme`, min-max weight and activation ranges.
+    //
+    // Never inlined: rustc 1.95.0 (rust-lang/rust#155241, MIR GVN) merged two inlined
+    // `Ptq::new(s)` values with the same `s` into one slot when each was passed by value to a
+    // closure that pushes rules, so the second call saw the first call's rules and both results
+    // freed one buffer. A call's result is never merged. See `docs/compiler-notes.md` and
+    // `tests/builder_regression.rs`.
+    #[inline(never)]
     pub fn new(scheme: QuantScheme) -> Self {
         Ptq {
             default: scheme,
