@@ -5,7 +5,7 @@
 //! `x + σ·ε` with `ε ~ N(0, I)`, from one seeded generator. On standardised features (zero
 //! mean, unit variance per feature) `σ` is in units of each feature's spread.
 
-use ndarray::{concatenate, Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
@@ -41,18 +41,38 @@ impl GaussianNoise {
     }
 
     /// The rows of `x` followed by `copies` noisy copies, `(1 + copies)·N` rows in all.
+    ///
+    /// Errors: [`Error::InvalidParam`] for a bad σ, [`Error::NonFinite`] for non-finite inputs
+    /// or a noisy value that overflows f32 (σ near f32's range), and [`Error::TooLarge`] if
+    /// `(1 + copies)·N·width` overflows or exceeds [`crate::limits::MAX_ELEMENTS`] or cannot be
+    /// allocated, checked before anything is allocated.
     pub fn apply(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check()?;
+        let copies = self
+            .copies
+            .checked_add(1)
+            .ok_or_else(|| Error::too_large("augmentation", "copies + 1 overflows usize"))?;
+        let n = crate::limits::elements("augmentation", &[copies, x.nrows(), x.ncols()])?;
         check_finite(x.iter(), || "augmentation inputs".into())?;
         let normal =
             Normal::new(0.0f32, self.std).map_err(|e| Error::param("std", e.to_string()))?;
         let mut rng = StdRng::seed_from_u64(self.seed);
-        let mut parts = vec![x.to_owned()];
-        for _ in 0..self.copies {
-            parts.push(x.mapv(|v| v + normal.sample(&mut rng)));
+        let mut data = crate::limits::try_zeroed::<f32>("augmentation", n)?;
+        let width = x.len();
+        // The originals, then each copy in row-major order (one draw per value, as before).
+        for (dst, &v) in data.iter_mut().zip(x.iter()) {
+            *dst = v;
         }
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        concatenate(Axis(0), &views).map_err(|e| Error::shape("augmentation", "equal widths", e))
+        for chunk in data[width.min(n)..].chunks_exact_mut(width.max(1)) {
+            for (dst, &v) in chunk.iter_mut().zip(x.iter()) {
+                *dst = v + normal.sample(&mut rng);
+            }
+        }
+        check_finite(data.iter(), || {
+            format!("augmented inputs (noise σ = {} overflows f32)", self.std)
+        })?;
+        Array2::from_shape_vec((copies * x.nrows(), x.ncols()), data)
+            .map_err(|e| Error::shape("augmentation", n, e))
     }
 }
 
@@ -72,5 +92,17 @@ mod tests {
         assert_ne!(a, GaussianNoise::new(2, 0.5, 8).apply(x.view()).unwrap());
         assert!(GaussianNoise::new(1, -1.0, 0).apply(x.view()).is_err());
         assert!(GaussianNoise::new(1, f32::NAN, 0).apply(x.view()).is_err());
+        assert!(matches!(
+            GaussianNoise::new(usize::MAX, 0.1, 0).apply(x.view()),
+            Err(Error::TooLarge { .. })
+        ));
+        assert!(matches!(
+            GaussianNoise::new(usize::MAX / 2, 0.1, 0).apply(x.view()),
+            Err(Error::TooLarge { .. })
+        ));
+        assert!(matches!(
+            GaussianNoise::new(1, 3e38, 0).apply(array![[3e38f32]].view()),
+            Err(Error::NonFinite(_))
+        ));
     }
 }

@@ -218,6 +218,16 @@ pub(crate) fn check_setup<T: Forward + ?Sized>(
     Ok(())
 }
 
+/// The entry check of every distiller: one pass over the teacher's and the student's
+/// parameters, naming the first non-finite tensor (`"teacher layers.1 weight"`).
+pub(crate) fn check_models<T: Forward + ?Sized>(teacher: &T, student: &Mlp) -> Result<()> {
+    teacher.check_finite_params().map_err(|e| match e {
+        Error::NonFinite(what) => Error::NonFinite(format!("teacher {what}")),
+        e => e,
+    })?;
+    crate::train::check_model_finite(student, "student ")
+}
+
 /// The [`Objective`] of the logit-level distillers: `loss(student_out, teacher_out, labels)` on
 /// each batch, with the teacher outputs from a [`TeacherSource`].
 struct TeacherObjective<'a, F, L> {
@@ -255,6 +265,7 @@ where
 {
     schedule.check()?;
     check_setup(teacher, student, x, labels)?;
+    check_models(teacher, student)?;
     let source = TeacherSource::new(
         |xb: ArrayView2<f32>| teacher.forward(xb),
         x,

@@ -20,13 +20,13 @@
 use ndarray::{ArrayView2, Axis};
 use rand::{rngs::StdRng, SeedableRng};
 
-use super::distiller::{check_alpha, check_setup, check_temperature, TeacherSource};
+use super::distiller::{check_alpha, check_models, check_setup, check_temperature, TeacherSource};
 use super::soft::soft_target_loss;
 use super::{Distiller, Schedule, TeacherOutputs};
 use crate::data::shuffled_batches;
 use crate::error::{Error, Result};
 use crate::nn::{Forward, Linear, LinearLayer, Mlp};
-use crate::train::{mse, EpochStats, History, OptimizerState};
+use crate::train::{diverged_at, diverged_param, mse, EpochStats, History, OptimizerState};
 
 /// A layer of an [`Mlp`], by index or by its [`NamedLinears`](crate::nn::NamedLinears) name
 /// (`"layers.{i}"`); the layer's output after its activation is the feature.
@@ -170,6 +170,7 @@ impl FeatureDistiller {
     ) -> Result<FeatureFit> {
         self.check()?;
         check_setup(teacher, student, inputs, labels)?;
+        check_models(teacher, student)?;
         if self.alpha > 0.0 && labels.is_none() {
             return Err(Error::param(
                 "alpha",
@@ -216,7 +217,19 @@ impl FeatureDistiller {
             let mut total = 0.0f32;
             for idx in &batches {
                 let xb = inputs.select(Axis(0), idx);
-                let (out, cache) = work.forward_train(xb.view())?;
+                let (out, cache) = match work.forward_train(xb.view()) {
+                    Ok(r) if r.0.iter().all(|v| v.is_finite()) => r,
+                    Ok(_) | Err(Error::NonFinite(_)) => {
+                        return Err(diverged_at(
+                            &work,
+                            xb.view(),
+                            "feature distillation: student",
+                            epoch,
+                            step,
+                        ))
+                    }
+                    Err(e) => return Err(e),
+                };
                 let yb: Option<Vec<usize>> = labels.map(|l| idx.iter().map(|&i| l[i]).collect());
                 let (logit_loss, grad_out) = soft_target_loss(
                     out.view(),
@@ -235,7 +248,10 @@ impl FeatureDistiller {
                 let loss = logit_loss + self.beta * feat_loss;
                 if !loss.is_finite() {
                     return Err(Error::NonFinite(format!(
-                        "feature distillation loss at epoch {epoch}, step {step} (diverged: lower the learning rate)"
+                        "feature distillation loss on the student layers.{} output and the \
+                         projection at epoch {epoch}, step {step} (training diverged: lower \
+                         the learning rate)",
+                        work.layers().len() - 1
                     )));
                 }
                 let grads = work.backward_with_hidden(
@@ -245,9 +261,13 @@ impl FeatureDistiller {
                 )?;
                 state.begin_step();
                 for (i, (layer, g)) in work.layers_mut().iter_mut().zip(&grads).enumerate() {
-                    state.update_layer(2 * i, layer, g, 0.0);
+                    state.update_layer(2 * i, layer, g, 0.0).map_err(|part| {
+                        diverged_param("student ", &format!("layers.{i}"), part, epoch, step)
+                    })?;
                 }
-                state.update_layer(2 * grads.len(), &mut projection, &proj_grads, 0.0);
+                state
+                    .update_layer(2 * grads.len(), &mut projection, &proj_grads, 0.0)
+                    .map_err(|part| diverged_param("", "projection", part, epoch, step))?;
                 total += loss;
                 step += 1;
             }

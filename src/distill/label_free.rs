@@ -68,6 +68,7 @@ impl<T: Forward + ?Sized> Distiller<T> for LabelFree {
     ) -> Result<History> {
         self.check()?;
         super::distiller::check_setup(teacher, student, inputs, None)?;
+        super::distiller::check_models(teacher, student)?;
         let x = self.augment.apply(inputs)?;
         let temperature = self.temperature;
         train_on_logits(

@@ -26,7 +26,13 @@
 //! **Errors.** Teacher and student output widths that differ, inputs whose width is not both
 //! models' input width, `T ≤ 0` or non-finite, `α ∉ [0, 1]`, `α > 0` without labels, a feature
 //! layer that is not a hidden layer, and bad schedules are [`Error`](crate::Error)s returned
-//! before training; the student is left untouched.
+//! before training; the student is left untouched. So are a non-finite weight or bias in the
+//! teacher or the student (checked in one pass at entry, [`Error::NonFinite`](crate::Error)
+//! naming it, e.g. `"teacher layers.1 weight"`; a NaN behind a ReLU would otherwise give finite
+//! but wrong teacher outputs), non-finite inputs or teacher outputs, a run that diverges (the
+//! error names the student layer, epoch and step), and augmentation whose `(1 + copies)·N`
+//! rows exceed [`crate::limits::MAX_ELEMENTS`] ([`Error::TooLarge`](crate::Error), refused
+//! before allocating).
 //!
 //! ```
 //! use rand::{rngs::StdRng, SeedableRng};

@@ -266,6 +266,13 @@ impl<L: LinearLayer> Forward for Mlp<L> {
     fn storage_bytes(&self) -> usize {
         self.layers.iter().map(L::storage_bytes).sum()
     }
+
+    fn check_finite_params(&self) -> Result<()> {
+        for (i, l) in self.layers.iter().enumerate() {
+            l.check_finite_params(&format!("layers.{i}"))?;
+        }
+        Ok(())
+    }
 }
 
 impl NamedLinears for Mlp {

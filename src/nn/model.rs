@@ -31,6 +31,14 @@ pub trait Forward: Send + Sync {
     fn predict(&self, x: ArrayView2<f32>) -> Result<Vec<usize>> {
         Ok(argmax_rows(self.forward(x)?.view()))
     }
+
+    /// Checks that every stored parameter is finite, with [`crate::Error::NonFinite`] naming
+    /// the first bad tensor (`"layers.1 weight"`): the one-pass entry check of distillation
+    /// (a NaN weight can hide behind a ReLU and still give finite outputs). The default accepts
+    /// models whose parameters can only be set through checking constructors.
+    fn check_finite_params(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A layer computing `y = f(x)` from (batch, in) to (batch, out) with stored weights: the dense
@@ -57,6 +65,14 @@ pub trait LinearLayer: Send + Sync + std::fmt::Debug {
     /// Number of parameters that are not zero (all of them unless the layer is pruned).
     fn nonzeros(&self) -> usize {
         self.param_count()
+    }
+
+    /// Checks that the stored parameters are finite, naming the layer `name` in the error (see
+    /// [`Forward::check_finite_params`]); the default accepts layers built by checking
+    /// constructors.
+    fn check_finite_params(&self, name: &str) -> Result<()> {
+        let _ = name;
+        Ok(())
     }
 }
 
@@ -85,6 +101,10 @@ impl LinearLayer for Linear {
         Linear::param_count(self)
             - self.zero_weights()
             - self.bias().iter().filter(|&&b| b == 0.0).count()
+    }
+
+    fn check_finite_params(&self, name: &str) -> Result<()> {
+        crate::train::check_linear_finite(self, "", name)
     }
 }
 

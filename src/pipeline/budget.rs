@@ -49,8 +49,11 @@ impl LayerOption {
         }
     }
 
-    /// The layer compressed with this option.
+    /// The layer compressed with this option. Errors with [`Error::NonFinite`] naming the layer
+    /// if its weights are not finite, and with [`Error::InvalidParam`] for a sparsity outside
+    /// [0, 1).
     pub fn apply(&self, name: &str, layer: &Linear) -> Result<CompressedLinear> {
+        crate::train::check_linear_finite(layer, "", name)?;
         let quant = |scheme| Ptq::new(scheme).quantize_linear(name, layer, None);
         Ok(match *self {
             LayerOption::F32 => CompressedLinear::F32(layer.clone()),
@@ -116,6 +119,10 @@ impl LinearLayer for CompressedLinear {
     fn nonzeros(&self) -> usize {
         self.inner().nonzeros()
     }
+
+    fn check_finite_params(&self, name: &str) -> Result<()> {
+        self.inner().check_finite_params(name)
+    }
 }
 
 /// A layer's final choice and why.
@@ -156,6 +163,10 @@ pub struct BudgetSearch {
 }
 
 impl BudgetSearch {
+    /// Most options [`BudgetSearch::run`] accepts: every (layer, option) pair is compressed,
+    /// kept and evaluated on the validation set, so the cost grows with layers × options.
+    pub const MAX_OPTIONS: usize = 64;
+
     /// A search allowing at most `max_drop_points` percentage points of validation accuracy
     /// loss, over int4-g32 and sparse int8 at 50/70/80/90% besides int8.
     pub fn new(max_drop_points: f32) -> Self {
@@ -171,7 +182,8 @@ impl BudgetSearch {
         }
     }
 
-    /// Replaces the options tried beyond int8.
+    /// Replaces the options tried beyond int8 (at most [`BudgetSearch::MAX_OPTIONS`], checked
+    /// by [`BudgetSearch::run`]).
     pub fn options(mut self, options: Vec<LayerOption>) -> Self {
         self.options = options;
         self
@@ -185,6 +197,17 @@ impl BudgetSearch {
                 format!("must be finite and ≥ 0, got {}", self.max_drop_points),
             ));
         }
+        if self.options.len() > Self::MAX_OPTIONS {
+            return Err(Error::too_large(
+                "BudgetSearch options",
+                format!(
+                    "{} options, above the limit of {}",
+                    self.options.len(),
+                    Self::MAX_OPTIONS
+                ),
+            ));
+        }
+        crate::train::check_model_finite(model, "")?;
         for o in &self.options {
             if let LayerOption::SparseInt8(s) = o {
                 if !(0.0..1.0).contains(s) {

@@ -139,9 +139,31 @@ impl Pipeline {
 
     /// Runs every configured step on `model`, training on `train` and measuring on `test`.
     /// `model` is not changed.
+    ///
+    /// Checked before any stage runs: the model's weights ([`Error::NonFinite`] naming the
+    /// layer), `calibration_rows ≥ 1`, the data widths, the fine-tuning trainer's and the
+    /// distiller's settings, and the student's sizes (every width ≥ 1, at least two entries,
+    /// parameters within [`crate::limits::MAX_PARAMS`]).
     pub fn run(&self, model: &Mlp, train: &Dataset, test: &Dataset) -> Result<PipelineOutput> {
         if self.calibration_rows == 0 {
             return Err(Error::param("calibration_rows", "must be ≥ 1, got 0"));
+        }
+        crate::train::check_model_finite(model, "")?;
+        if let Some(trainer) = self.prune.as_ref().and_then(|p| p.fine_tune.as_ref()) {
+            trainer.check()?;
+        }
+        if let Some(step) = &self.distill {
+            step.distiller.check()?;
+            check_student_sizes(&step.sizes)?;
+        }
+        let quant_steps = self
+            .quantize
+            .iter()
+            .chain(self.distill.iter().filter_map(|d| d.quantize.as_ref()));
+        for q in quant_steps {
+            if let QuantStep::Qat(qat) = q {
+                qat.check()?;
+            }
         }
         for d in [train, test] {
             if d.n_features() != model.in_features() {
@@ -265,6 +287,25 @@ impl Pipeline {
         out.models.push((name.to_string(), Box::new(model)));
         Ok(())
     }
+}
+
+/// Checks a student's layer widths before it is built: at least an input and one layer, every
+/// width ≥ 1, and the parameter count within [`crate::limits::MAX_PARAMS`].
+fn check_student_sizes(sizes: &[usize]) -> Result<()> {
+    if sizes.len() < 2 || sizes.contains(&0) {
+        return Err(Error::param(
+            "sizes",
+            format!("need an input and at least one layer, all widths ≥ 1, got {sizes:?}"),
+        ));
+    }
+    let mut total = 0usize;
+    for w in sizes.windows(2) {
+        let layer = crate::limits::product("student sizes", &[w[0], w[1]])?
+            .checked_add(w[1])
+            .ok_or_else(|| Error::too_large("student sizes", format!("{sizes:?} overflows")))?;
+        total = crate::limits::add_params("student sizes", total, layer)?;
+    }
+    Ok(())
 }
 
 fn sizes_label(sizes: &[usize]) -> String {

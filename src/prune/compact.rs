@@ -38,7 +38,11 @@ fn select(
 /// The MLP with every dead hidden neuron removed (see the module docs; a layer keeps at least
 /// one neuron), and how many neurons were removed per hidden layer. Outputs are unchanged up to
 /// float rounding of the folded biases.
+///
+/// Errors with [`crate::Error::NonFinite`] naming the layer if a weight or bias is not finite,
+/// or if folding a removed neuron's constant output into the next bias overflows f32.
 pub fn compact(mlp: &Mlp) -> Result<(Mlp, Vec<usize>)> {
+    crate::train::check_model_finite(mlp, "")?;
     let layers = mlp.layers();
     let acts = mlp.activations();
     let n = layers.len();
@@ -70,6 +74,12 @@ pub fn compact(mlp: &Mlp) -> Result<(Mlp, Vec<usize>)> {
                 for (o, s) in next_shift.iter_mut().enumerate() {
                     *s += c * next[[o, j]];
                 }
+            }
+            if !next_shift.iter().all(|v| v.is_finite()) {
+                return Err(crate::Error::NonFinite(format!(
+                    "layers.{} bias after folding the constant outputs of removed neurons",
+                    i + 1
+                )));
             }
             removed.push(layer.out_features() - kept.len());
             let new = select(layer, &kept, &keep_cols, shift.as_deref())?;

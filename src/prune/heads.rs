@@ -27,7 +27,8 @@
 //! first (ties: the higher index goes first), and always keep at least one. Unstructured masks
 //! on the projections are carried over to the kept rows and columns. [`keep_heads`] and
 //! [`keep_ffn_channels`] remove heads or channels chosen by any other rule. The model given is
-//! never changed; errors (a fraction outside [0, 1)) leave nothing half-done.
+//! never changed; errors (a fraction outside [0, 1), a non-finite weight, named) leave nothing
+//! half-done.
 //!
 //! The pruned encoder's configuration keeps the unpruned shape; each block's widths are in
 //! [`Encoder::block_widths`] and in its saved file. There is no fine-tuning for the encoder
@@ -134,6 +135,17 @@ fn check_fraction(fraction: f32) -> Result<()> {
     }
 }
 
+/// The finiteness check of a block's projections, naming them as in its encoder
+/// (`"blocks.0.attn.q weight"`).
+fn check_block_finite(name: &str, block: &TransformerBlock) -> Result<()> {
+    let prefix = if name == "block" {
+        String::new()
+    } else {
+        format!("{name}.")
+    };
+    crate::train::check_model_finite(block, &prefix)
+}
+
 /// The norm of every value of `parts` together.
 fn group_norm<'a>(norm: NeuronNorm, parts: impl IntoIterator<Item = ArrayView1<'a, f32>>) -> f32 {
     let values = parts.into_iter().flat_map(|p| p.into_iter().copied());
@@ -234,6 +246,7 @@ fn check_kept(kept: &[usize], n: usize, what: &'static str) -> Result<()> {
 /// importance) can be removed the same way. Errors with [`Error::InvalidParam`] (`"heads"`) on
 /// an empty, unordered or out-of-range list; `block` is not changed.
 pub fn keep_heads(block: &TransformerBlock, kept: &[usize]) -> Result<TransformerBlock> {
+    crate::train::check_model_finite(block, "")?;
     let attn = block.attention();
     check_kept(kept, attn.heads(), "heads")?;
     let d = attn.head_dim();
@@ -255,6 +268,7 @@ pub fn keep_heads(block: &TransformerBlock, kept: &[usize]) -> Result<Transforme
 /// its result. Errors with [`Error::InvalidParam`] (`"channels"`) on an empty, unordered or
 /// out-of-range list; `block` is not changed.
 pub fn keep_ffn_channels(block: &TransformerBlock, kept: &[usize]) -> Result<TransformerBlock> {
+    crate::train::check_model_finite(block, "")?;
     check_kept(kept, block.intermediate(), "channels")?;
     let ffn = [
         select(block.ffn_in(), Some(kept), None)?,
@@ -361,6 +375,7 @@ impl HeadPruner {
         block: &TransformerBlock,
     ) -> Result<(TransformerBlock, BlockPruneReport)> {
         self.check()?;
+        check_block_finite(name, block)?;
         let kept = keep_highest(&self.head_scores(block), self.fraction);
         let pruned = keep_heads(block, &kept)?;
         let channels = (0..block.intermediate()).collect();
@@ -419,6 +434,7 @@ impl FfnChannelPruner {
         block: &TransformerBlock,
     ) -> Result<(TransformerBlock, BlockPruneReport)> {
         self.check()?;
+        check_block_finite(name, block)?;
         let kept = keep_highest(&self.channel_scores(block), self.fraction);
         let pruned = keep_ffn_channels(block, &kept)?;
         let heads = (0..block.attention().heads()).collect();

@@ -11,6 +11,10 @@ use crate::nn::{Linear, NamedLinears};
 /// Prunes the weights of a model's named [`Linear`] layers by setting masks on them, so the
 /// pruned weights are zero and stay zero while fine-tuning.
 ///
+/// Every pruner checks its settings (a sparsity outside [0, 1), NaN included, is
+/// [`Error::InvalidParam`]) and the model's weights and biases ([`Error::NonFinite`] naming the
+/// layer, e.g. `"layers.1 weight"`) before computing anything.
+///
 /// Written once against [`NamedLinears`], a pruner works on an [`Mlp`](crate::nn::Mlp) and on an
 /// [`Encoder`](crate::nn::Encoder) alike. Weights already masked by an earlier pruning stay
 /// pruned, so sparsity only grows (what gradual pruning needs). On error the model is untouched:
@@ -97,6 +101,7 @@ pub(crate) fn collect_scores(
     mut score: impl FnMut(&str, &Linear) -> Result<Array2<f32>>,
 ) -> Result<Vec<(String, Array2<f32>)>> {
     check_names(model, skip)?;
+    crate::train::check_model_finite(model, "")?;
     let mut out = Vec::new();
     let mut err = None;
     model.visit_linears(&mut |name, layer| {

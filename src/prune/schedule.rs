@@ -67,8 +67,17 @@ impl CubicSchedule {
         Ok(())
     }
 
-    /// The sparsity s_t at training step `step`.
-    pub fn sparsity_at(&self, step: usize) -> f32 {
+    /// The sparsity s_t at training step `step`, in `[initial, target]`. The fields are
+    /// public, so the schedule is checked ([`CubicSchedule::check`]) first: a NaN or
+    /// out-of-range sparsity, `initial > target` or a zero frequency is
+    /// [`Error::InvalidParam`] rather than a NaN sparsity.
+    pub fn sparsity_at(&self, step: usize) -> Result<f32> {
+        self.check()?;
+        Ok(self.sparsity_at_checked(step))
+    }
+
+    /// [`CubicSchedule::sparsity_at`] on a checked schedule.
+    fn sparsity_at_checked(&self, step: usize) -> f32 {
         if step < self.start_step {
             return self.initial;
         }
@@ -77,8 +86,15 @@ impl CubicSchedule {
         self.target + (self.initial - self.target) * (1.0 - progress).powi(3)
     }
 
-    /// Whether the schedule prunes at `step`.
-    pub fn is_pruning_step(&self, step: usize) -> bool {
+    /// Whether the schedule prunes at `step`; errors as [`CubicSchedule::sparsity_at`] does
+    /// on an invalid schedule.
+    pub fn is_pruning_step(&self, step: usize) -> Result<bool> {
+        self.check()?;
+        Ok(self.is_pruning_step_checked(step))
+    }
+
+    /// [`CubicSchedule::is_pruning_step`] on a checked schedule.
+    fn is_pruning_step_checked(&self, step: usize) -> bool {
         step >= self.start_step
             && (step - self.start_step).is_multiple_of(self.frequency)
             && step
@@ -96,8 +112,8 @@ impl CubicSchedule {
         self.check()?;
         Ok(move |event: &TrainEvent, model: &mut Mlp| {
             if let TrainEvent::Step { step, .. } = *event {
-                if self.is_pruning_step(step) {
-                    make(self.sparsity_at(step)).prune(model)?;
+                if self.is_pruning_step_checked(step) {
+                    make(self.sparsity_at_checked(step)).prune(model)?;
                 }
             }
             Ok(())
@@ -119,13 +135,13 @@ mod tests {
             intervals: 4,
         };
         s.check().unwrap();
-        assert_eq!(s.sparsity_at(0), 0.0);
-        assert_eq!(s.sparsity_at(10), 0.0);
+        assert_eq!(s.sparsity_at(0).unwrap(), 0.0);
+        assert_eq!(s.sparsity_at(10).unwrap(), 0.0);
         // Halfway: 0.8 + (0 − 0.8)(1 − 0.5)³ = 0.7.
-        assert!((s.sparsity_at(20) - 0.7).abs() < 1e-6);
-        assert!((s.sparsity_at(30) - 0.8).abs() < 1e-6);
-        assert!((s.sparsity_at(1000) - 0.8).abs() < 1e-6);
-        let steps: Vec<usize> = (0..40).filter(|&t| s.is_pruning_step(t)).collect();
+        assert!((s.sparsity_at(20).unwrap() - 0.7).abs() < 1e-6);
+        assert!((s.sparsity_at(30).unwrap() - 0.8).abs() < 1e-6);
+        assert!((s.sparsity_at(1000).unwrap() - 0.8).abs() < 1e-6);
+        let steps: Vec<usize> = (0..40).filter(|&t| s.is_pruning_step(t).unwrap()).collect();
         assert_eq!(steps, vec![10, 15, 20, 25, 30]);
     }
 
@@ -147,6 +163,20 @@ mod tests {
             ..ok
         };
         assert!(huge.check().is_err());
-        assert!(huge.sparsity_at(10).is_finite());
+        assert!(matches!(
+            huge.sparsity_at(10),
+            Err(Error::InvalidParam { .. })
+        ));
+        let nan = CubicSchedule {
+            target: f32::NAN,
+            ..ok
+        };
+        assert!(matches!(
+            nan.sparsity_at(3),
+            Err(Error::InvalidParam { .. })
+        ));
+        assert!(CubicSchedule { frequency: 0, ..ok }
+            .is_pruning_step(0)
+            .is_err());
     }
 }

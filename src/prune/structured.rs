@@ -63,6 +63,7 @@ impl NeuronPruner {
                 format!("must be in [0, 1), got {}", self.fraction),
             ));
         }
+        crate::train::check_model_finite(mlp, "")?;
         let layers = mlp.layers();
         let mut new_layers: Vec<Linear> = Vec::with_capacity(layers.len());
         let mut report = Vec::new();

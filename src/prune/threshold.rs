@@ -40,6 +40,7 @@ impl Pruner for ThresholdPruner {
             ));
         }
         check_names(model, &self.skip)?;
+        crate::train::check_model_finite(model, "")?;
         let mut masks = Vec::new();
         model.visit_linears(&mut |name, layer| {
             if self.skip.iter().any(|s| s == name) {

@@ -22,9 +22,18 @@ pub struct ActivationNorms {
     norms: HashMap<String, Array1<f32>>,
 }
 
-/// Column L2 norms of a batch.
-fn column_norms(x: ArrayView2<f32>) -> Array1<f32> {
-    x.map_axis(Axis(0), |c| c.iter().map(|v| v * v).sum::<f32>().sqrt())
+/// Column L2 norms of a batch (summed in f64); errors if a norm is beyond f32's range.
+fn column_norms(x: ArrayView2<f32>, name: &str) -> Result<Array1<f32>> {
+    let norms = x.map_axis(Axis(0), |c| {
+        c.iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt() as f32
+    });
+    check_finite(norms.iter(), || {
+        format!("activation norms of layer `{name}` (inputs too large for f32)")
+    })?;
+    Ok(norms)
 }
 
 impl ActivationNorms {
@@ -33,12 +42,15 @@ impl ActivationNorms {
         if x.nrows() == 0 {
             return Err(Error::Empty("calibration batch".into()));
         }
+        crate::train::check_model_finite(mlp, "")?;
         let (_, cache) = mlp.forward_train(x)?;
         let mut norms = HashMap::new();
-        norms.insert("layers.0".to_string(), column_norms(x));
+        norms.insert("layers.0".to_string(), column_norms(x, "layers.0")?);
         for i in 1..mlp.layers().len() {
             if let Some(h) = cache.hidden_output(i - 1) {
-                norms.insert(format!("layers.{i}"), column_norms(h));
+                let name = format!("layers.{i}");
+                check_finite(h.iter(), || format!("calibration inputs of `{name}`"))?;
+                norms.insert(name.clone(), column_norms(h, &name)?);
             }
         }
         Ok(ActivationNorms { norms })
@@ -48,7 +60,9 @@ impl ActivationNorms {
     /// inputs the caller collects (an encoder's projections).
     pub fn insert(&mut self, name: impl Into<String>, x: ArrayView2<f32>) -> Result<()> {
         check_finite(x.iter(), || "calibration inputs".into())?;
-        self.norms.insert(name.into(), column_norms(x));
+        let name = name.into();
+        let norms = column_norms(x, &name)?;
+        self.norms.insert(name, norms);
         Ok(())
     }
 

@@ -8,7 +8,15 @@
 //!   (`6.1e-5`, int4), so `x/s` stays finite;
 //! - asymmetric ranges are widened to contain 0, so 0 is exactly representable;
 //! - a scale that does not fit in f16 (int4 weights above ~4.5e5) is an error;
-//! - NaN or infinite range ends are an error.
+//! - NaN or infinite range ends are an error ([`Error::NonFinite`]), and so are an inverted
+//!   range `lo > hi` and a bit width other than 8 or 4 ([`Error::InvalidParam`]);
+//! - the range width is computed in f64, so finite ends as far apart as `±f32::MAX` give a
+//!   finite scale.
+//!
+//! [`quantize`], [`dequantize`] and [`fake_quantize`] are the per-element arithmetic and do not
+//! check their arguments (they run inside quantization loops): they expect `QParams` from
+//! [`choose_params`] and a code range from [`code_range`]. They never panic: an inverted code
+//! range gives `qmax`, and a hand-made non-finite or zero scale gives codes at the range ends.
 //!
 //! Inside the representable range `[s·(qmin − z), s·(qmax − z)]` the round-trip error is at
 //! most `s/2`.
@@ -62,17 +70,33 @@ fn round_up_f16(s: f32) -> Result<f32> {
 }
 
 /// The `(s, z)` for values in `[lo, hi]` with the given integer scheme (see the module docs).
+///
+/// Errors: [`Error::NonFinite`] if an end is NaN or infinite, [`Error::InvalidParam`] if
+/// `lo > hi` or `scheme.bits` is not 8 or 4, and for int4 a scale that does not fit in f16.
 pub fn choose_params(lo: f32, hi: f32, scheme: IntScheme) -> Result<QParams> {
     if !(lo.is_finite() && hi.is_finite()) {
         return Err(Error::NonFinite(format!("quantization range [{lo}, {hi}]")));
     }
+    if lo > hi {
+        return Err(Error::param(
+            "range",
+            format!("quantization range [{lo}, {hi}] is inverted (lo > hi)"),
+        ));
+    }
+    if scheme.bits != 8 && scheme.bits != 4 {
+        return Err(Error::param(
+            "bits",
+            format!("supported integer widths are 8 and 4, got {}", scheme.bits),
+        ));
+    }
     let (qmin, qmax) = code_range(scheme.bits, scheme.symmetric);
     let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    // In f64: `hi − lo` of two finite f32 can overflow f32, its quotient cannot.
     let raw = if scheme.symmetric {
-        lo.abs().max(hi) / qmax as f32
+        f64::from(lo.abs().max(hi)) / f64::from(qmax)
     } else {
-        (hi - lo) / (qmax - qmin) as f32
-    };
+        (f64::from(hi) - f64::from(lo)) / f64::from(qmax - qmin)
+    } as f32;
     let mut scale = if raw > 0.0 {
         raw.max(f32::MIN_POSITIVE)
     } else {
@@ -92,9 +116,11 @@ pub fn choose_params(lo: f32, hi: f32, scheme: IntScheme) -> Result<QParams> {
 /// `clamp(round(x/s) + z, qmin, qmax)`.
 #[inline]
 pub fn quantize(x: f32, p: QParams, qmin: i32, qmax: i32) -> i32 {
+    // max then min, not `clamp`, which panics on an inverted range.
     ((x / p.scale).round() as i32)
         .saturating_add(p.zero)
-        .clamp(qmin, qmax)
+        .max(qmin)
+        .min(qmax)
 }
 
 /// `s·(q − z)`.
@@ -132,6 +158,17 @@ mod tests {
         }
         assert!(choose_params(f32::NAN, 1.0, scheme(8, true)).is_err());
         assert!(choose_params(0.0, 1e9, scheme(4, true)).is_err());
+        assert!(matches!(
+            choose_params(2.0, -2.0, scheme(8, true)),
+            Err(Error::InvalidParam { name: "range", .. })
+        ));
+        assert!(matches!(
+            choose_params(-1.0, 1.0, scheme(3, true)),
+            Err(Error::InvalidParam { name: "bits", .. })
+        ));
+        let wide = choose_params(-f32::MAX, f32::MAX, scheme(8, false)).unwrap();
+        assert!(wide.scale.is_finite() && wide.scale > 0.0);
+        assert_eq!(quantize(1.0, wide, 5, 3), 3);
         let tiny = choose_params(-1e-42, 1e-42, scheme(8, true)).unwrap();
         assert!(tiny.scale > 0.0 && (1e-42f32 / tiny.scale).is_finite());
     }

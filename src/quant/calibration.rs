@@ -66,14 +66,19 @@ impl LayerInputs {
         observer.range(&slices, scheme)
     }
 
-    /// `XᵀX` over all rows, in f64 (in × in).
-    pub fn gram(&self) -> Array2<f64> {
-        let mut h = Array2::<f64>::zeros((self.width, self.width));
+    /// `XᵀX` over all rows, in f64 (in × in). Errors with [`Error::TooLarge`] if `in × in`
+    /// exceeds [`crate::limits::MAX_ELEMENTS`] or cannot be allocated (a wide layer's inputs
+    /// fit in memory long before their Gram matrix does).
+    pub fn gram(&self) -> Result<Array2<f64>> {
+        let n = crate::limits::elements("calibration Gram matrix", &[self.width, self.width])?;
+        let zeros = crate::limits::try_zeroed::<f64>("calibration Gram matrix", n)?;
+        let mut h = Array2::from_shape_vec((self.width, self.width), zeros)
+            .map_err(|e| Error::shape("calibration Gram matrix", n, e))?;
         for b in &self.batches {
             let b64 = b.mapv(f64::from);
             h += &b64.t().dot(&b64);
         }
-        h
+        Ok(h)
     }
 }
 
@@ -109,6 +114,9 @@ impl LinearLayer for Recorder {
     }
     fn storage_bytes(&self) -> usize {
         LinearLayer::storage_bytes(&self.inner)
+    }
+    fn check_finite_params(&self, name: &str) -> Result<()> {
+        LinearLayer::check_finite_params(&self.inner, name)
     }
 }
 

@@ -29,8 +29,14 @@ use super::scheme::{Granularity, IntScheme, QuantScheme};
 use crate::error::{check_finite, Error, Result};
 use crate::nn::Linear;
 
+/// Widest layer input GPTQ accepts: its Hessian is (in × in) f64 (512 MiB at this width) and
+/// its factorisation costs O(in³); wider layers are [`Error::TooLarge`] (quantize them with
+/// [`Ptq`]).
+pub const MAX_GPTQ_INPUTS: usize = 8192;
+
 /// GPTQ quantizer: integer layers are quantized with error feedback from calibration inputs;
-/// f16/bf16 and excluded layers are handled as by [`Ptq`].
+/// f16/bf16 and excluded layers are handled as by [`Ptq`]. Layers must have at most
+/// [`MAX_GPTQ_INPUTS`] inputs; weights and calibration inputs must be finite.
 ///
 /// ```
 /// use rand::{rngs::StdRng, SeedableRng};
@@ -188,6 +194,18 @@ pub(crate) fn gptq_codes(
     if gram.dim() != (cols, cols) {
         return Err(Error::shape("GPTQ Hessian", (cols, cols), gram.dim()));
     }
+    if !gram.iter().all(|v| v.is_finite()) {
+        return Err(Error::NonFinite("GPTQ Hessian (calibration inputs)".into()));
+    }
+    // Several (in × in) f64 matrices live at once (H, its factor, the inverse) and the
+    // factorisation is cubic in `in`: bound the width before allocating.
+    if cols > MAX_GPTQ_INPUTS {
+        return Err(Error::too_large(
+            "GPTQ",
+            format!("layer input width {cols} is above the limit of {MAX_GPTQ_INPUTS}"),
+        ));
+    }
+    crate::limits::elements("GPTQ codes", &[rows, cols])?;
     let mut h = gram * (2.0 / n.max(1) as f64);
     let mut w64 = w.mapv(f64::from);
     for i in 0..cols {
@@ -270,6 +288,7 @@ impl Quantizer for Gptq {
         calibration: Option<&Calibration>,
     ) -> Result<QuantLinear> {
         self.check()?;
+        crate::train::check_linear_finite(layer, "", name)?;
         let Some(scheme) = self.ptq.scheme_for(name) else {
             return keep_f32(layer);
         };
@@ -282,10 +301,19 @@ impl Quantizer for Gptq {
                 format!("GPTQ needs calibration inputs for layer `{name}`"),
             )
         })?;
+        if layer.in_features() > MAX_GPTQ_INPUTS {
+            return Err(Error::too_large(
+                "GPTQ",
+                format!(
+                    "layer `{name}` has {} inputs, above the limit of {MAX_GPTQ_INPUTS}",
+                    layer.in_features()
+                ),
+            ));
+        }
         let inputs = cal.require(name, layer.in_features())?;
         let codes = gptq_codes(
             layer.weight(),
-            &inputs.gram(),
+            &inputs.gram()?,
             inputs.rows(),
             int,
             self.ptq.weight_observer,

@@ -57,7 +57,7 @@ mod scheme;
 
 pub use affine::{choose_params, code_range, dequantize, fake_quantize, quantize, QParams};
 pub use calibration::{Calibration, LayerInputs};
-pub use gptq::Gptq;
+pub use gptq::{Gptq, MAX_GPTQ_INPUTS};
 pub use int4::Int4Weight;
 pub use int8::Int8Weight;
 pub use observer::Observer;

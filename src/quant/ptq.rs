@@ -288,6 +288,7 @@ impl Quantizer for Ptq {
         layer: &Linear,
         calibration: Option<&Calibration>,
     ) -> Result<QuantLinear> {
+        crate::train::check_linear_finite(layer, "", name)?;
         match self.scheme_for(name) {
             None => keep_f32(layer),
             Some(s) => self.build(name, layer, s, None, calibration),

@@ -23,7 +23,7 @@ use super::scheme::{ActivationMode, QuantScheme, WeightScheme};
 use crate::data::{shuffled_batches, Dataset};
 use crate::error::{Error, Result};
 use crate::nn::{Linear, Mlp};
-use crate::train::{softmax_cross_entropy, Adam, Optimizer, OptimizerState};
+use crate::train::{check_model_finite, softmax_cross_entropy, Adam, Optimizer, OptimizerState};
 
 /// QAT settings: the scheme (and per-layer rules), optimizer, epochs, batch size and seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +105,7 @@ impl Qat {
         use crate::nn::NamedLinears;
         self.check()?;
         self.ptq.check_rules(&mlp.linear_names())?;
+        check_model_finite(mlp, "")?;
         if train.n_features() != mlp.sizes()[0] {
             return Err(Error::shape(
                 "Qat::fit features",
@@ -122,7 +123,8 @@ impl Qat {
         let mut state = OptimizerState::new(self.optimizer);
         let mut ranges: Vec<Option<(f32, f32)>> = vec![None; schemes.len()];
         let mut rng = StdRng::seed_from_u64(self.seed);
-        for _ in 0..self.epochs {
+        let mut step = 0usize;
+        for epoch in 0..self.epochs {
             for batch in shuffled_batches(train.len(), self.batch_size, &mut rng) {
                 let x = train.features().select(ndarray::Axis(0), &batch);
                 let labels: Vec<usize> = batch.iter().map(|&i| train.labels()[i]).collect();
@@ -133,7 +135,17 @@ impl Qat {
                     &mut state,
                     x.view(),
                     &labels,
-                )?;
+                )
+                .map_err(|e| match e {
+                    // A step fails on non-finite values only when training diverged (the
+                    // model and data were checked): say where.
+                    Error::NonFinite(what) => Error::NonFinite(format!(
+                        "QAT {what} at epoch {epoch}, step {step} (training diverged: lower \
+                         the learning rate)"
+                    )),
+                    e => e,
+                })?;
+                step += 1;
             }
         }
         let calibration = if schemes
@@ -163,21 +175,45 @@ impl Qat {
             .layers()
             .iter()
             .zip(schemes)
-            .map(|(l, s)| fake_layer(l, *s))
+            .enumerate()
+            .map(|(i, (l, s))| {
+                fake_layer(l, *s).map_err(|e| match e {
+                    Error::NonFinite(_) => {
+                        Error::NonFinite(format!("layers.{i} fake-quantized weight"))
+                    }
+                    e => e,
+                })
+            })
             .collect::<Result<_>>()?;
         let mut inputs = Vec::with_capacity(fake.len());
         let mut pass = Vec::with_capacity(fake.len());
         let mut pre = Vec::with_capacity(fake.len());
         let mut h = x.to_owned();
         for (i, (layer, act)) in fake.iter().zip(model.activations()).enumerate() {
-            let (hq, mask) = fake_activations(h, schemes[i], &mut ranges[i])?;
-            let z = layer.forward(hq.view())?;
+            let (hq, mask) =
+                fake_activations(h, schemes[i], &mut ranges[i]).map_err(|e| match e {
+                    Error::NonFinite(_) => Error::NonFinite(format!("layers.{i} input")),
+                    e => e,
+                })?;
+            let z = match layer.forward(hq.view()) {
+                Ok(z) if z.iter().all(|v| v.is_finite()) => z,
+                Ok(_) | Err(Error::NonFinite(_)) => {
+                    return Err(Error::NonFinite(format!("layers.{i} output")))
+                }
+                Err(e) => return Err(e),
+            };
             h = act.forward(z.view());
             inputs.push(hq);
             pass.push(mask);
             pre.push(z);
         }
-        let (_, mut g) = softmax_cross_entropy(h.view(), labels)?;
+        let (loss, mut g) = softmax_cross_entropy(h.view(), labels)?;
+        if !loss.is_finite() {
+            return Err(Error::NonFinite(format!(
+                "loss on the layers.{} output",
+                fake.len() - 1
+            )));
+        }
         state.begin_step();
         let acts = model.activations().to_vec();
         for i in (0..fake.len()).rev() {
@@ -191,7 +227,9 @@ impl Qat {
                     }
                 });
             }
-            state.update_layer(2 * i, &mut model.layers_mut()[i], &grads, 0.0);
+            state
+                .update_layer(2 * i, &mut model.layers_mut()[i], &grads, 0.0)
+                .map_err(|part| Error::NonFinite(format!("layers.{i} {part}")))?;
         }
         Ok(())
     }

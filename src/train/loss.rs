@@ -94,7 +94,7 @@ pub fn softmax_cross_entropy(
 ) -> Result<(f32, Array2<f32>)> {
     check_labels(logits, labels, logits.ncols(), "softmax_cross_entropy")?;
     let b = logits.nrows() as f32;
-    let logp = log_softmax_rows(logits, 1.0);
+    let logp = log_softmax_rows(logits, 1.0)?;
     let loss = -labels
         .iter()
         .enumerate()
@@ -165,8 +165,8 @@ pub fn kl_div_with_temperature(
         ));
     }
     let b = student_logits.nrows() as f32;
-    let log_ps = log_softmax_rows(student_logits, temperature);
-    let log_pt = log_softmax_rows(teacher_logits, temperature);
+    let log_ps = log_softmax_rows(student_logits, temperature)?;
+    let log_pt = log_softmax_rows(teacher_logits, temperature)?;
     let pt = log_pt.mapv(f32::exp);
     let loss = Zip::from(&pt)
         .and(&log_pt)
@@ -176,7 +176,7 @@ pub fn kl_div_with_temperature(
             |acc, &p, &lt, &ls| if p > 0.0 { acc + p * (lt - ls) } else { acc },
         )
         / b;
-    let grad = (softmax_rows(student_logits, temperature) - &pt) / (temperature * b);
+    let grad = (softmax_rows(student_logits, temperature)? - &pt) / (temperature * b);
     Ok((loss, grad))
 }
 

@@ -176,6 +176,10 @@ impl OptimizerState {
     /// Updates the tensor `param` in slot `slot` with gradient `grad`; `decay` says whether weight
     /// decay applies to it. Where `mask` is `false` the parameter is pruned: it and its
     /// optimizer state are set to zero and it is not updated.
+    ///
+    /// Returns whether every updated parameter is finite: the check is folded into the update
+    /// loop (no extra pass), so a step that overflows (a too-high learning rate, a NaN gradient)
+    /// is caught where it happens and the training loops can name the layer.
     pub(crate) fn update(
         &mut self,
         slot: usize,
@@ -183,7 +187,8 @@ impl OptimizerState {
         grad: &[f32],
         decay: bool,
         mask: Option<&[bool]>,
-    ) {
+    ) -> bool {
+        let mut finite = true;
         if self.first.len() <= slot {
             self.first.resize(slot + 1, Vec::new());
             self.second.resize(slot + 1, Vec::new());
@@ -199,6 +204,7 @@ impl OptimizerState {
                 for ((p, &g), v) in param.iter_mut().zip(grad).zip(v.iter_mut()) {
                     *v = o.momentum * *v + g + wd * *p;
                     *p -= o.lr * *v;
+                    finite &= p.is_finite();
                 }
             }
             Optimizer::Adam(o) => {
@@ -216,6 +222,7 @@ impl OptimizerState {
                     *v = o.beta2 * *v + (1.0 - o.beta2) * g * g;
                     let update = (*m / c1) / ((*v / c2).sqrt() + o.eps);
                     *p -= o.lr * (update + wd * *p);
+                    finite &= p.is_finite();
                 }
             }
         }
@@ -225,7 +232,12 @@ impl OptimizerState {
                 self.first[slot][k] = 0.0;
                 self.second[slot][k] = 0.0;
             }
+            if !finite {
+                // A pruned weight that overflowed is zero again; look at the kept ones.
+                finite = param.iter().all(|p| p.is_finite());
+            }
         }
+        finite
     }
 }
 
@@ -233,13 +245,16 @@ impl OptimizerState {
     /// Updates a layer from its gradients: weights in slot `slot` (with weight decay, the L1
     /// subgradient `l1·sign(w)` and the layer's pruning mask), the bias in slot `slot + 1`.
     /// The one place every training loop (trainer, QAT, feature distillation) applies a step.
+    ///
+    /// Returns `Err("weight")` or `Err("bias")` if that tensor is no longer finite after the
+    /// step (the caller names the layer and discards its working copy).
     pub(crate) fn update_layer(
         &mut self,
         slot: usize,
         layer: &mut Linear,
         grads: &LinearGrads,
         l1: f32,
-    ) {
+    ) -> std::result::Result<(), &'static str> {
         let mask: Option<Vec<bool>> = layer.mask().map(|m| m.iter().copied().collect());
         let (w, b) = layer.params_mut();
         // Logical (row-major) order matches the weight's standard layout.
@@ -250,8 +265,13 @@ impl OptimizerState {
             }
         }
         let gb: Vec<f32> = grads.bias.iter().copied().collect();
-        self.update(slot, w, &gw, true, mask.as_deref());
-        self.update(slot + 1, b, &gb, false, None);
+        if !self.update(slot, w, &gw, true, mask.as_deref()) {
+            return Err("weight");
+        }
+        if !self.update(slot + 1, b, &gb, false, None) {
+            return Err("bias");
+        }
+        Ok(())
     }
 }
 
@@ -277,7 +297,7 @@ mod tests {
         for _ in 0..steps {
             state.begin_step();
             let g = [2.0 * (x[0] - 3.0)];
-            state.update(0, &mut x, &g, false, None);
+            assert!(state.update(0, &mut x, &g, false, None));
         }
         x[0]
     }
@@ -295,7 +315,7 @@ mod tests {
         let mut state = OptimizerState::new(Adam::new(0.01).into());
         let mut x = [1.0f32];
         state.begin_step();
-        state.update(0, &mut x, &[123.0], false, None);
+        assert!(state.update(0, &mut x, &[123.0], false, None));
         assert!((x[0] - 0.99).abs() < 1e-6);
     }
 

@@ -1,9 +1,37 @@
 //! The mini-batch training loop: epochs, seeded shuffling, an L1 penalty, validation with early
 //! stopping, and a callback after every step and epoch.
+//!
+//! # Non-finite values: the crate's policy
+//!
+//! A NaN or infinite weight does not always show in a model's outputs (ReLU's `max(x, 0)` turns
+//! a NaN pre-activation into 0), so every entry point that trains, prunes, quantizes or
+//! distills a model checks it first, and checks what training produces:
+//!
+//! - **At entry**, one pass over the weights and biases of every model involved (the model to
+//!   train, prune or quantize; the teacher and the student of a distillation). A non-finite
+//!   value is [`Error::NonFinite`] naming the tensor, e.g. `"layers.1 weight"` or
+//!   `"teacher layers.0 bias"`. Inputs, teacher outputs and calibration data are checked too.
+//! - **During training** ([`Trainer`], [`Qat`](crate::quant::Qat),
+//!   [`FeatureDistiller`](crate::distill::FeatureDistiller) and every distiller built on the
+//!   trainer), the optimizer checks each parameter as it updates it (folded into the update
+//!   loop, no extra pass), a non-finite forward output or loss is traced to the first layer
+//!   whose output overflowed, and the weights are checked again after each epoch (a callback
+//!   may have changed them). Each is [`Error::NonFinite`] naming the layer, the epoch and the
+//!   step, e.g. `"layers.2 weight after epoch 0, step 3 (training diverged: lower the learning
+//!   rate)"`.
+//! - **The caller's model is untouched on error**: training runs on a copy that replaces the
+//!   caller's model only when the whole run succeeds; pruners compute every mask before setting
+//!   any; quantizers and structured pruners build new models.
+//!
+//! Settings are checked the same way before anything runs: learning rates, momentum, betas,
+//! eps, weight decay, the L1 strength, temperatures, sparsities, schedules, percentiles and
+//! noise levels outside their ranges (NaN included) are [`Error::InvalidParam`], and counts
+//! that would allocate beyond [`crate::limits`] are [`Error::TooLarge`].
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::{rngs::StdRng, SeedableRng};
 
+use super::finite::{check_model_finite, diverged_at, diverged_param};
 use super::loss::Loss;
 use super::optim::{Optimizer, OptimizerState};
 use crate::data::{shuffled_batches, Dataset};
@@ -202,6 +230,7 @@ impl Trainer {
         mut callback: impl FnMut(&TrainEvent, &mut Mlp) -> Result<()>,
     ) -> Result<History> {
         self.check()?;
+        check_model_finite(model, "")?;
         if x.nrows() == 0 {
             return Err(Error::Empty("training inputs".into()));
         }
@@ -238,15 +267,25 @@ impl Trainer {
             let mut total = 0.0f32;
             for idx in &batches {
                 let xb = x.select(Axis(0), idx);
-                let (out, cache) = work.forward_train(xb.view())?;
+                // Weights and inputs are finite here, so a non-finite output is an overflow.
+                let (out, cache) = match work.forward_train(xb.view()) {
+                    Ok(r) if r.0.iter().all(|v| v.is_finite()) => r,
+                    Ok(_) | Err(Error::NonFinite(_)) => {
+                        return Err(diverged_at(&work, xb.view(), "training", epoch, step))
+                    }
+                    Err(e) => return Err(e),
+                };
                 let (loss, grad) = objective.loss_grad(out.view(), idx)?;
-                if !loss.is_finite() {
+                if !loss.is_finite() || !grad.iter().all(|g| g.is_finite()) {
+                    let last = work.layers().len() - 1;
                     return Err(Error::NonFinite(format!(
-                        "training loss at epoch {epoch}, step {step} (diverged: lower the learning rate)"
+                        "training loss on the layers.{last} output at epoch {epoch}, step \
+                         {step} (training diverged: lower the learning rate)"
                     )));
                 }
                 let grads = work.backward(&cache, grad.view())?;
-                self.apply(&mut work, &mut state, &grads);
+                self.apply(&mut work, &mut state, &grads)
+                    .map_err(|(name, part)| diverged_param("", &name, part, epoch, step))?;
                 total += loss;
                 callback(&TrainEvent::Step { epoch, step, loss }, &mut work)?;
                 step += 1;
@@ -263,6 +302,13 @@ impl Trainer {
                 stats.val_accuracy = Some(accuracy);
             }
             callback(&TrainEvent::Epoch(&stats), &mut work)?;
+            // The optimizer checks every update; this catches what callbacks did to the model.
+            check_model_finite(&work, "").map_err(|e| match e {
+                Error::NonFinite(what) => Error::NonFinite(format!(
+                    "{what} after epoch {epoch} (changed by the training callback)"
+                )),
+                e => e,
+            })?;
             let val_loss = stats.val_loss;
             history.epochs.push(stats);
             history.best_epoch = epoch;
@@ -298,12 +344,21 @@ impl Trainer {
         Ok((loss, correct as f32 / data.len() as f32))
     }
 
-    /// One optimizer step over every layer: L1 subgradient on weights, then the update.
-    fn apply(&self, model: &mut Mlp, state: &mut OptimizerState, grads: &[LinearGrads]) {
+    /// One optimizer step over every layer: L1 subgradient on weights, then the update. Errors
+    /// with the layer's name and the tensor (`"weight"`, `"bias"`) that is no longer finite.
+    fn apply(
+        &self,
+        model: &mut Mlp,
+        state: &mut OptimizerState,
+        grads: &[LinearGrads],
+    ) -> std::result::Result<(), (String, &'static str)> {
         state.begin_step();
         for (i, (layer, g)) in model.layers_mut().iter_mut().zip(grads).enumerate() {
-            state.update_layer(2 * i, layer, g, self.l1);
+            state
+                .update_layer(2 * i, layer, g, self.l1)
+                .map_err(|part| (format!("layers.{i}"), part))?;
         }
+        Ok(())
     }
 }
 
