@@ -10,7 +10,7 @@
 
 use rand::{rngs::StdRng, SeedableRng};
 use shrink::nn::{Activation, Mlp};
-use shrink::quant::{Granularity, LayerRule, Ptq, QuantScheme, QuantWeight, Quantizer};
+use shrink::quant::{Gptq, Granularity, LayerRule, Ptq, Qat, QuantScheme, QuantWeight, Quantizer};
 
 fn schemes() -> [QuantScheme; 4] {
     [
@@ -101,6 +101,30 @@ fn fn_once_helper_called_twice() {
     });
     assert_eq!(a.rules(), expected(s1, s2, s3).as_slice());
     assert_eq!(b.rules(), expected(s1, s2, s3).as_slice());
+}
+
+/// `Gptq` and `Qat` hold a `Ptq` made by `Ptq::new`; before `Ptq::new` was kept out of line, the
+/// second of two closure-built values differed from the first on rustc 1.95.0.
+#[test]
+fn gptq_and_qat_closures_called_twice() {
+    let [s0, s1, s2, _] = schemes();
+    let g = |q: Gptq| q.layer_scheme("a", s1).layer_scheme("b", s2).exclude("c");
+    let want = Gptq::new(s0)
+        .layer_scheme("a", s1)
+        .layer_scheme("b", s2)
+        .exclude("c");
+    let (a, b) = (g(Gptq::new(s0)), g(Gptq::new(s0)));
+    assert_eq!(a, want);
+    assert_eq!(b, want);
+
+    let q = |q: Qat| q.layer_scheme("a", s1).layer_scheme("b", s2).exclude("c");
+    let want = Qat::new(s0)
+        .layer_scheme("a", s1)
+        .layer_scheme("b", s2)
+        .exclude("c");
+    let (a, b) = (q(Qat::new(s0)), q(Qat::new(s0)));
+    assert_eq!(a, want);
+    assert_eq!(b, want);
 }
 
 /// The same through observable behaviour: quantize a small MLP twice with builders made by one
