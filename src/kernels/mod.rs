@@ -31,8 +31,15 @@
 //! panel reused by the whole batch (never the whole matrix). Results at batch 1 and batch N may
 //! differ in the last bits.
 //!
-//! Every public kernel checks its slice lengths once and returns
-//! [`crate::error::Error::ShapeMismatch`] instead of truncating or panicking.
+//! Every public kernel checks its arguments once per call, before it allocates or indexes
+//! anything, and returns an error instead of truncating, panicking or reading out of bounds:
+//! [`crate::error::Error::TooLarge`] when a product of its dimensions overflows `usize` (every
+//! size product goes through the checked `limits::product`; the SIMD paths read through raw
+//! pointers, so a wrapped product that happened to match a slice's length would let them read
+//! past it), [`crate::error::Error::ShapeMismatch`] when a slice's length differs,
+//! [`crate::error::Error::InvalidParam`] for a bad group layout, path or thread count, and
+//! [`crate::error::Error::NonFinite`] for NaN or infinite activations given to the int8
+//! quantizers.
 //!
 //! ## Instruction sets and threads
 //!
@@ -43,7 +50,9 @@
 //! run each path the CPU has. Integer products are exact on every path; float paths accumulate
 //! in a different order than the scalar reference (vector lanes, panels of columns), so they
 //! agree with it to rounding (the tests use a relative bound of 1e-5 on the sum of absolute
-//! products).
+//! products). The int4 batch-1 SIMD paths and W4A8 fold the zero point out of the sum
+//! (`Σ s·u·x − s·z·Σx`), so their bound is on `Σ|s·x|·(u + z)`: with activations spanning many
+//! orders of magnitude the small terms can vanish in the rounding of the two large halves.
 //!
 //! With the default `threads` feature, output rows are split over rayon's pool in fixed blocks;
 //! each output is computed by one thread in a fixed order, so results do not depend on the
@@ -175,9 +184,24 @@ impl Dims {
     ) -> Result<()> {
         let Dims { batch, rows, cols } = self;
         let want = [
-            ("x", [batch, cols], crate::limits::product(op, &[batch, cols])?, x),
-            ("weight", [rows, row_len], crate::limits::product(op, &[rows, row_len])?, w),
-            ("out", [batch, rows], crate::limits::product(op, &[batch, rows])?, out),
+            (
+                "x",
+                [batch, cols],
+                crate::limits::product(op, &[batch, cols])?,
+                x,
+            ),
+            (
+                "weight",
+                [rows, row_len],
+                crate::limits::product(op, &[rows, row_len])?,
+                w,
+            ),
+            (
+                "out",
+                [batch, rows],
+                crate::limits::product(op, &[batch, rows])?,
+                out,
+            ),
         ];
         for (what, [a, b], n, got) in want {
             if n != got {

@@ -174,7 +174,11 @@ mod tests {
                     let mut got = vec![0i8; n];
                     if bad.is_some() {
                         let r = quantize_i8_on(isa, &x, scale, zero, &mut got);
-                        assert!(matches!(r, Err(Error::NonFinite(_))), "{} n={n}", isa.name());
+                        assert!(
+                            matches!(r, Err(Error::NonFinite(_))),
+                            "{} n={n}",
+                            isa.name()
+                        );
                         // The same row with its non-finite values replaced must quantize.
                         for v in &mut x {
                             if !v.is_finite() {

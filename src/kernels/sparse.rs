@@ -158,7 +158,10 @@ pub(crate) fn check_csr(
     rows: usize,
 ) -> Result<()> {
     let Some(ptrs) = rows.checked_add(1) else {
-        return Err(Error::too_large("csr", format!("{rows} rows overflow usize")));
+        return Err(Error::too_large(
+            "csr",
+            format!("{rows} rows overflow usize"),
+        ));
     };
     super::check_len("csr row_ptr", ptrs, row_ptr.len())?;
     super::check_len("csr col_idx", nnz, col_idx.len())?;
