@@ -11,7 +11,7 @@ use super::arm;
 use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
-use super::{check_len, run_rows, Isa};
+use super::{check_len, run_rows, Dims, Isa};
 use crate::error::Result;
 
 /// Weights converted per step of the half-precision dot products.
@@ -82,6 +82,8 @@ pub fn dot_bf16(x: &[f32], w: &[bf16]) -> Result<f32> {
 
 /// A weight type of the float kernels and its per-path blocks.
 trait FloatWeight: super::simd::Wt + Send {
+    /// The kernel's name, for its errors.
+    const OP: &'static str;
     /// Batch-1 block on a checked path.
     fn gemv(isa: Isa, x: &[f32], w: &[Self], cols: usize, r0: usize, out: &mut [f32]);
     /// Batch-N block (transposed output) on a checked path.
@@ -89,8 +91,9 @@ trait FloatWeight: super::simd::Wt + Send {
 }
 
 macro_rules! float_weight {
-    ($T:ty, $conv:ident, $gemv:ident, $gemm:ident) => {
+    ($T:ty, $op:literal, $conv:ident, $gemv:ident, $gemm:ident) => {
         impl FloatWeight for $T {
+            const OP: &'static str = $op;
             fn gemv(isa: Isa, x: &[f32], w: &[Self], cols: usize, r0: usize, out: &mut [f32]) {
                 match isa.float_family() {
                     #[cfg(target_arch = "x86_64")]
@@ -130,9 +133,9 @@ macro_rules! float_weight {
         }
     };
 }
-float_weight!(f32, conv_f32, gemv_f32, gemm_f32);
-float_weight!(f16, conv_f16, gemv_f16, gemm_f16);
-float_weight!(bf16, conv_bf16, gemv_bf16, gemm_bf16);
+float_weight!(f32, "gemm_f32", conv_f32, gemv_f32, gemm_f32);
+float_weight!(f16, "gemm_f16_f32", conv_f16, gemv_f16, gemm_f16);
+float_weight!(bf16, "gemm_bf16_f32", conv_bf16, gemv_bf16, gemm_bf16);
 
 /// The scalar batch-N reference over a block: one converted row at a time, reused across the
 /// batch; writes `o[j·batch + i]`.
@@ -165,9 +168,7 @@ fn gemm_conv<T: FloatWeight>(
     out: &mut [f32],
 ) -> Result<()> {
     let isa = isa.check()?;
-    check_len("gemm x", batch * cols, x.len())?;
-    check_len("gemm weight", rows * cols, w.len())?;
-    check_len("gemm out", batch * rows, out.len())?;
+    Dims { batch, rows, cols }.check(T::OP, x.len(), cols, w.len(), out.len())?;
     let xt = pack_transpose(x, batch, cols, isa.lanes());
     let a = Acts { x, batch, xt: &xt };
     run_rows(

@@ -15,7 +15,7 @@ use super::blocks::Q4;
 use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
-use super::{check_len, run_rows, GroupLayout, Isa};
+use super::{check_len, run_rows, Dims, GroupLayout, Isa};
 use crate::error::{Error, Result};
 
 /// Zero point of symmetric int4 codes: `u − 8 ∈ [−8, 7]`.
@@ -29,7 +29,8 @@ pub fn packed_row_bytes(cols: usize) -> usize {
 /// Packs codes (rows × cols, each in [0, 15]) two per byte. Errors on a code above 15 or a
 /// length that is not rows·cols.
 pub fn pack_int4(codes: &[u8], rows: usize, cols: usize) -> Result<Vec<u8>> {
-    check_len("pack_int4 codes", rows * cols, codes.len())?;
+    let n = crate::limits::product("pack_int4", &[rows, cols])?;
+    check_len("pack_int4 codes", n, codes.len())?;
     if let Some(bad) = codes.iter().find(|&&c| c > 15) {
         return Err(Error::param(
             "codes",
@@ -37,6 +38,7 @@ pub fn pack_int4(codes: &[u8], rows: usize, cols: usize) -> Result<Vec<u8>> {
         ));
     }
     let stride = packed_row_bytes(cols);
+    // rows·stride ≤ rows·cols = codes.len() (stride ≤ cols, or rows·0): no overflow.
     let mut out = vec![0u8; rows * stride];
     if cols == 0 {
         return Ok(out);
@@ -63,18 +65,23 @@ pub(crate) fn code_at(row: &[u8], c: usize) -> u8 {
     }
 }
 
+/// Checks the layout, the activation (`batch` rows), packed weight and output lengths, and the
+/// scale and zero-point lengths of an int4 product named `op`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_q4(
+    op: &'static str,
+    x: &[f32],
+    batch: usize,
     packed: &[u8],
     scales: &[f16],
     zeros: &[u8],
     layout: GroupLayout,
+    out: &[f32],
 ) -> Result<()> {
     layout.check()?;
-    check_len(
-        "int4 packed weight",
-        layout.rows * packed_row_bytes(layout.cols),
-        packed.len(),
-    )?;
+    let (rows, cols) = (layout.rows, layout.cols);
+    let row_len = packed_row_bytes(cols);
+    Dims { batch, rows, cols }.check(op, x.len(), row_len, packed.len(), out.len())?;
     check_len("int4 scales", layout.n_scales(), scales.len())?;
     if !zeros.is_empty() {
         check_len("int4 zero points", layout.n_scales(), zeros.len())?;
@@ -147,9 +154,7 @@ pub fn gemm_q4_f32_on(
     out: &mut [f32],
 ) -> Result<()> {
     let isa = isa.check()?;
-    check_q4(packed, scales, zeros, layout)?;
-    check_len("gemm_q4_f32 x", batch * layout.cols, x.len())?;
-    check_len("gemm_q4_f32 out", batch * layout.rows, out.len())?;
+    check_q4("gemm_q4_f32", x, batch, packed, scales, zeros, layout, out)?;
     let m = Q4 {
         packed,
         scales,

@@ -12,7 +12,7 @@ use super::blocks::Q8;
 use super::simd::{pack_transpose, Acts};
 #[cfg(target_arch = "x86_64")]
 use super::x86;
-use super::{check_len, run_rows, GroupLayout, Isa};
+use super::{check_len, run_rows, Dims, GroupLayout, Isa};
 use crate::error::{Error, Result};
 
 /// Longest dot product the i32 accumulator holds without overflow: 128·128·k < 2³¹.
@@ -80,9 +80,12 @@ pub fn gemm_i8_i32_on(
     out: &mut [i32],
 ) -> Result<()> {
     let isa = isa.check()?;
-    check_len("gemm_i8_i32 a", m * k, a.len())?;
-    check_len("gemm_i8_i32 b", n * k, b.len())?;
-    check_len("gemm_i8_i32 out", m * n, out.len())?;
+    let dims = Dims {
+        batch: m,
+        rows: n,
+        cols: k,
+    };
+    dims.check("gemm_i8_i32", a.len(), k, b.len(), out.len())?;
     check_dot_len(k)?;
     // The vpdpbusd paths take the activations as u8: a + 128 (the sign bit flipped).
     let au: Vec<u8> = if matches!(isa, Isa::AvxVnni | Isa::Avx512Vnni) {
@@ -175,10 +178,20 @@ fn gemm_i8_block(
     }
 }
 
-/// Checks weight, scale and zero-point lengths for a (rows × cols) int8 matrix.
-fn check_q8(w: &[i8], scales: &[f32], zeros: &[i8], layout: GroupLayout) -> Result<()> {
+/// Checks the layout, the activation, weight and output lengths of a batch of `batch` rows and
+/// the scale and zero-point lengths for a (rows × cols) int8 matrix.
+fn check_q8(
+    x: &[f32],
+    batch: usize,
+    w: &[i8],
+    scales: &[f32],
+    zeros: &[i8],
+    layout: GroupLayout,
+    out: &[f32],
+) -> Result<()> {
     layout.check()?;
-    check_len("int8 weight", layout.rows * layout.cols, w.len())?;
+    let (rows, cols) = (layout.rows, layout.cols);
+    Dims { batch, rows, cols }.check("gemm_q8_f32", x.len(), cols, w.len(), out.len())?;
     check_len("int8 scales", layout.n_scales(), scales.len())?;
     if !zeros.is_empty() {
         check_len("int8 zero points", layout.n_scales(), zeros.len())?;
@@ -238,9 +251,7 @@ pub fn gemm_q8_f32_on(
     out: &mut [f32],
 ) -> Result<()> {
     let isa = isa.check()?;
-    check_q8(w, scales, zeros, layout)?;
-    check_len("gemm_q8_f32 x", batch * layout.cols, x.len())?;
-    check_len("gemm_q8_f32 out", batch * layout.rows, out.len())?;
+    check_q8(x, batch, w, scales, zeros, layout, out)?;
     let m = Q8 {
         q: w,
         scales,

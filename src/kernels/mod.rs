@@ -31,8 +31,15 @@
 //! panel reused by the whole batch (never the whole matrix). Results at batch 1 and batch N may
 //! differ in the last bits.
 //!
-//! Every public kernel checks its slice lengths once and returns
-//! [`crate::error::Error::ShapeMismatch`] instead of truncating or panicking.
+//! Every public kernel checks its arguments once per call, before it allocates or indexes
+//! anything, and returns an error instead of truncating, panicking or reading out of bounds:
+//! [`crate::error::Error::TooLarge`] when a product of its dimensions overflows `usize` (every
+//! size product goes through the checked `limits::product`; the SIMD paths read through raw
+//! pointers, so a wrapped product that happened to match a slice's length would let them read
+//! past it), [`crate::error::Error::ShapeMismatch`] when a slice's length differs,
+//! [`crate::error::Error::InvalidParam`] for a bad group layout, path or thread count, and
+//! [`crate::error::Error::NonFinite`] for NaN or infinite activations given to the int8
+//! quantizers.
 //!
 //! ## Instruction sets and threads
 //!
@@ -43,7 +50,9 @@
 //! run each path the CPU has. Integer products are exact on every path; float paths accumulate
 //! in a different order than the scalar reference (vector lanes, panels of columns), so they
 //! agree with it to rounding (the tests use a relative bound of 1e-5 on the sum of absolute
-//! products).
+//! products). The int4 batch-1 SIMD paths and W4A8 fold the zero point out of the sum
+//! (`Σ s·u·x − s·z·Σx`), so their bound is on `Σ|s·x|·(u + z)`: with activations spanning many
+//! orders of magnitude the small terms can vanish in the rounding of the two large halves.
 //!
 //! With the default `threads` feature, output rows are split over rayon's pool in fixed blocks;
 //! each output is computed by one thread in a fixed order, so results do not depend on the
@@ -89,16 +98,10 @@ pub struct GroupLayout {
 
 impl GroupLayout {
     /// Checks that the group is positive and divides `cols` (and equals it when per-tensor).
+    /// A `rows · cols` that overflows `usize` is [`Error::TooLarge`]; a bad group
+    /// [`Error::InvalidParam`].
     pub fn check(&self) -> Result<()> {
-        if self.rows.checked_mul(self.cols).is_none() {
-            return Err(Error::param(
-                "layout",
-                format!(
-                    "a {} x {} weight is too large to index",
-                    self.rows, self.cols
-                ),
-            ));
-        }
+        crate::limits::product("layout", &[self.rows, self.cols])?;
         if self.group == 0 || !self.cols.is_multiple_of(self.group) {
             return Err(Error::param(
                 "group",
@@ -154,6 +157,65 @@ pub(crate) fn check_len(op: &'static str, want: usize, got: usize) -> Result<()>
     }
 }
 
+/// The dimensions of a kernel product `Y = X·Ŵᵀ`: `X` is (batch × cols), `Ŵ` (rows × cols),
+/// `Y` (batch × rows). Every GEMM/GEMV entry point checks its slices with [`Dims::check`] once
+/// per call, before it allocates or indexes anything: the SIMD paths read through raw
+/// pointers, so a length check on a product that wrapped around would let them read outside
+/// the slices.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dims {
+    pub(crate) batch: usize,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+}
+
+impl Dims {
+    /// Checks `x.len() == batch·cols`, `w.len() == rows·row_len` (`row_len` = elements or bytes
+    /// of one stored weight row) and `out.len() == batch·rows`. A product that overflows
+    /// `usize` (no slice can be that long) is [`Error::TooLarge`], checked for all three
+    /// before any length; a length that differs is [`Error::ShapeMismatch`] naming the operand.
+    pub(crate) fn check(
+        self,
+        op: &'static str,
+        x: usize,
+        row_len: usize,
+        w: usize,
+        out: usize,
+    ) -> Result<()> {
+        let Dims { batch, rows, cols } = self;
+        let want = [
+            (
+                "x",
+                [batch, cols],
+                crate::limits::product(op, &[batch, cols])?,
+                x,
+            ),
+            (
+                "weight",
+                [rows, row_len],
+                crate::limits::product(op, &[rows, row_len])?,
+                w,
+            ),
+            (
+                "out",
+                [batch, rows],
+                crate::limits::product(op, &[batch, rows])?,
+                out,
+            ),
+        ];
+        for (what, [a, b], n, got) in want {
+            if n != got {
+                return Err(Error::ShapeMismatch {
+                    op,
+                    expected: format!("{what} of {a} x {b} = {n} elements"),
+                    got: format!("{got} elements"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Most weight rows per parallel task at batch 1: a block's four row streams (see [`passes`])
 /// lie a quarter of it apart.
 const GEMV_ROWS: usize = 128;
@@ -193,7 +255,8 @@ pub(crate) fn run_rows<T, V, M>(
         out.fill(T::default());
         return;
     }
-    let work = batch * rows * cols;
+    // (Only the threading threshold reads it; saturating keeps it meaningful at any size.)
+    let work = batch.saturating_mul(rows).saturating_mul(cols);
     if batch == 1 {
         par::for_rows(out, 1, gemv_rows(rows, work), work, gemv);
         return;

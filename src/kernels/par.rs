@@ -96,11 +96,19 @@ where
 }
 
 /// Runs `f` with the kernels limited to `threads` threads (a dedicated rayon pool). Without the
-/// `threads` feature the kernels are single-threaded and `f` simply runs. Errors on 0 threads
-/// or when the pool cannot be built.
+/// `threads` feature the kernels are single-threaded and `f` simply runs. Errors
+/// ([`Error::InvalidParam`]) on 0 threads, on more than [`crate::limits::MAX_THREADS`] (a pool
+/// of 100 000 threads would take minutes to start, or exhaust the process's threads) or when
+/// the pool cannot be built.
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
-    if threads == 0 {
-        return Err(Error::param("threads", "need at least one thread"));
+    if threads == 0 || threads > crate::limits::MAX_THREADS {
+        return Err(Error::param(
+            "threads",
+            format!(
+                "{threads} threads: need 1 to {}",
+                crate::limits::MAX_THREADS
+            ),
+        ));
     }
     #[cfg(feature = "threads")]
     {

@@ -9,8 +9,10 @@
 //! The NEON path (`arm::quantize`) rounds half away from zero in one instruction (`frinta`).
 //! The x86 SIMD paths (AVX2, AVX-512; see `x86::quantize`) round as `t = trunc(v)`, then
 //! `t ± 1` when `|v − t| ≥ 0.5` (`v − t` is exact in f32), add `z` and clamp in f32 (exact for
-//! every value that can land inside the code range) before converting. NaN quotients give `z`,
-//! like the scalar `NaN as i32 == 0`.
+//! every value that can land inside the code range) before converting. A NaN or infinite
+//! input is [`Error::NonFinite`] on every path, found in the same pass as the codes (one
+//! compare per vector beside the division); finite inputs whose quotient overflows saturate to
+//! −128 or 127.
 
 #[cfg(target_arch = "aarch64")]
 use super::arm;
@@ -79,7 +81,10 @@ fn check_params(scale: f32, zero: i32) -> Result<()> {
 }
 
 /// `out[i] = clamp(round(x[i]/scale) + zero, −128, 127)` (see the module docs); `scale` must be
-/// positive and finite, `zero` in `[−128, 127]`, `out` as long as `x`. Runs on [`Isa::best`].
+/// positive and finite, `zero` in `[−128, 127]`, `out` as long as `x`
+/// ([`Error::InvalidParam`], [`Error::ShapeMismatch`] otherwise, before anything is written).
+/// A NaN or infinite value of `x` is [`Error::NonFinite`] (`out` then holds unspecified codes).
+/// Runs on [`Isa::best`].
 pub fn quantize_i8(x: &[f32], scale: f32, zero: i32, out: &mut [i8]) -> Result<()> {
     quantize_i8_impl(Isa::best(), x, scale, zero, out)
 }
@@ -93,7 +98,7 @@ pub fn quantize_i8_on(isa: Isa, x: &[f32], scale: f32, zero: i32, out: &mut [i8]
 fn quantize_i8_impl(isa: Isa, x: &[f32], scale: f32, zero: i32, out: &mut [i8]) -> Result<()> {
     check_len("quantize_i8 out", x.len(), out.len())?;
     check_params(scale, zero)?;
-    match isa.float_family() {
+    let finite = match isa.float_family() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa` is available (checked by `quantize_i8_on` or returned by `Isa::best`);
         // out.len() == x.len().
@@ -105,10 +110,16 @@ fn quantize_i8_impl(isa: Isa, x: &[f32], scale: f32, zero: i32, out: &mut [i8]) 
         // SAFETY: as above.
         Isa::Neon => unsafe { arm::quantize::quantize_neon(x, scale, zero, out) },
         _ => {
+            let mut finite = true;
             for (o, &v) in out.iter_mut().zip(x) {
+                finite &= v.is_finite();
                 *o = quantize_one(v, scale, zero);
             }
+            finite
         }
+    };
+    if !finite {
+        return Err(Error::NonFinite("quantize_i8 input".into()));
     }
     Ok(())
 }
@@ -120,6 +131,7 @@ mod tests {
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     /// Ties, near-ties, huge quotients, zeros, infinities and NaN, in every lane position.
+    /// (Callers drop the non-finite values where they need an `Ok`.)
     fn hostile(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
         let special = [
             0.5,
@@ -157,8 +169,23 @@ mod tests {
         for isa in Isa::available() {
             for &n in &[0usize, 1, 7, 8, 15, 16, 17, 33, 64, 100, 257] {
                 for &(scale, zero) in &[(1.0f32, 0), (0.037, -5), (2.5e-3, 127), (1e-38, -128)] {
-                    let x = hostile(&mut rng, n, scale);
+                    let mut x = hostile(&mut rng, n, scale);
+                    let bad = x.iter().position(|v| !v.is_finite());
                     let mut got = vec![0i8; n];
+                    if bad.is_some() {
+                        let r = quantize_i8_on(isa, &x, scale, zero, &mut got);
+                        assert!(
+                            matches!(r, Err(Error::NonFinite(_))),
+                            "{} n={n}",
+                            isa.name()
+                        );
+                        // The same row with its non-finite values replaced must quantize.
+                        for v in &mut x {
+                            if !v.is_finite() {
+                                *v = -3.5 * scale;
+                            }
+                        }
+                    }
                     quantize_i8_on(isa, &x, scale, zero, &mut got).unwrap();
                     for (i, (&g, &v)) in got.iter().zip(&x).enumerate() {
                         let want = quantize(v, QParams { scale, zero }, -128, 127);
@@ -194,6 +221,27 @@ mod tests {
             // Positive-only and negative-only rows still include 0.
             assert_eq!(range_f32_on(isa, &[1.0, 2.0]).unwrap(), Some((0.0, 2.0)));
             assert_eq!(range_f32_on(isa, &[-1.0; 20]).unwrap(), Some((-1.0, 0.0)));
+        }
+    }
+
+    #[test]
+    fn a_non_finite_value_in_any_lane_is_an_error_on_every_path() {
+        for isa in Isa::available() {
+            for n in [1usize, 7, 8, 9, 16, 17, 33] {
+                for pos in [0, n / 2, n - 1] {
+                    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                        let mut x = vec![0.25f32; n];
+                        x[pos] = bad;
+                        let mut out = vec![0i8; n];
+                        let r = quantize_i8_on(isa, &x, 0.01, 3, &mut out);
+                        assert!(
+                            matches!(r, Err(Error::NonFinite(_))),
+                            "{} n={n} pos={pos} {bad}",
+                            isa.name()
+                        );
+                    }
+                }
+            }
         }
     }
 

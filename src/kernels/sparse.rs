@@ -157,7 +157,13 @@ pub(crate) fn check_csr(
     cols: usize,
     rows: usize,
 ) -> Result<()> {
-    super::check_len("csr row_ptr", rows + 1, row_ptr.len())?;
+    let Some(ptrs) = rows.checked_add(1) else {
+        return Err(Error::too_large(
+            "csr",
+            format!("{rows} rows overflow usize"),
+        ));
+    };
+    super::check_len("csr row_ptr", ptrs, row_ptr.len())?;
     super::check_len("csr col_idx", nnz, col_idx.len())?;
     let bad = |why: &str| Err(Error::Format(format!("invalid CSR structure: {why}")));
     if row_ptr[0] != 0 || row_ptr[rows] as usize != nnz {

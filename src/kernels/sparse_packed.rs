@@ -99,7 +99,13 @@ impl PackedSparse {
         values: &[f32],
     ) -> Result<Self> {
         check_csr(row_ptr, col_idx, values.len(), cols, rows)?;
-        let blocks = cols.div_ceil(BLOCK);
+        // Blocks up to the last one holding an entry (column indices are u16, so at most
+        // 2048): the blocks past it have no steps and no overflow, and sizing the buckets by
+        // `cols` would let a huge `cols` with few entries allocate without bound.
+        let blocks = col_idx
+            .iter()
+            .max()
+            .map_or(0, |&c| usize::from(c) / BLOCK + 1);
         let mut p = PackedSparse {
             rows,
             cols,

@@ -23,7 +23,7 @@ use half::f16;
 use super::blocks::Q4;
 #[cfg(target_arch = "x86_64")]
 use super::x86;
-use super::{check_len, int4, run_rows, GroupLayout, Isa};
+use super::{int4, run_rows, GroupLayout, Isa};
 use crate::error::{Error, Result};
 
 /// Columns per activation scale.
@@ -42,20 +42,25 @@ pub struct ActBlocks {
 }
 
 impl ActBlocks {
-    /// The dequantized activations `x̂ = s_b·q`.
-    pub fn dequantize(&self) -> Vec<f32> {
-        self.codes
-            .iter()
-            .enumerate()
-            .map(|(k, &q)| self.scales[k / ACT_BLOCK] * f32::from(q))
-            .collect()
+    /// The dequantized activations `x̂ = s_b·q`. Errors ([`Error::ShapeMismatch`]) unless there
+    /// are [`ACT_BLOCK`] codes per scale (the fields are public, so the blocks may not be the
+    /// ones [`quantize_blocks`] made).
+    pub fn dequantize(&self) -> Result<Vec<f32>> {
+        let n = crate::limits::product("ActBlocks::dequantize", &[self.scales.len(), ACT_BLOCK])?;
+        super::check_len("ActBlocks codes", n, self.codes.len())?;
+        Ok(self
+            .codes
+            .chunks_exact(ACT_BLOCK)
+            .zip(&self.scales)
+            .flat_map(|(qb, &s)| qb.iter().map(move |&q| s * f32::from(q)))
+            .collect())
     }
 }
 
 /// Quantizes `x` per block of [`ACT_BLOCK`] columns: `s = max|x| / 127` (1 when that is 0:
 /// an all-zero block, or one whose values are so small that the division underflows),
 /// `q = round(x / s)` (half away from zero). Errors on a width that is not a multiple
-/// of the block or on NaN/Inf.
+/// of the block ([`Error::InvalidParam`]) or on NaN/Inf ([`Error::NonFinite`]).
 pub fn quantize_blocks(x: &[f32]) -> Result<ActBlocks> {
     quantize_blocks_on(Isa::best(), x)
 }
@@ -83,7 +88,8 @@ pub(crate) fn quantize_blocks_on(isa: Isa, x: &[f32]) -> Result<ActBlocks> {
             format!("width {} is not a multiple of {ACT_BLOCK}", x.len()),
         ));
     }
-    let finite = || crate::error::check_finite(x.iter(), || "W4A8 activations".into());
+    // Found by the range pass each path makes anyway (no separate finiteness pass).
+    let non_finite = || Error::NonFinite("W4A8 activations".into());
     let mut codes = vec![0i8; x.len()];
     #[cfg(target_arch = "x86_64")]
     if isa.float_family() == Isa::Avx512 {
@@ -93,11 +99,8 @@ pub(crate) fn quantize_blocks_on(isa: Isa, x: &[f32]) -> Result<ActBlocks> {
         if unsafe { x86::quantize::act_blocks_avx512(x, &mut codes, &mut scales) } {
             return Ok(ActBlocks { codes, scales });
         }
-        // A value is not finite: the scalar check names it.
-        finite()?;
-        return Err(Error::param("x", "W4A8 activations are not finite"));
+        return Err(non_finite());
     }
-    finite()?;
     let mut scales = Vec::with_capacity(x.len() / ACT_BLOCK);
     // The range and the codes through the SIMD quantizer (bit-exact with `quantize_one`): the
     // scalar loop (a serial max chain and a division per value) took ~20 µs for 4096 values,
@@ -106,7 +109,7 @@ pub(crate) fn quantize_blocks_on(isa: Isa, x: &[f32]) -> Result<ActBlocks> {
         .chunks_exact(ACT_BLOCK)
         .zip(codes.chunks_exact_mut(ACT_BLOCK))
     {
-        let (lo, hi) = super::quantize::range_f32_on(isa, xb)?.unwrap_or((0.0, 0.0));
+        let (lo, hi) = super::quantize::range_f32_on(isa, xb)?.ok_or_else(non_finite)?;
         let s = block_scale(hi.max(-lo));
         super::quantize::quantize_i8_on(isa, xb, s, 0, qb)?;
         for q in qb.iter_mut() {
@@ -140,15 +143,13 @@ pub fn gemv_q4_i8_on(
     out: &mut [f32],
 ) -> Result<()> {
     let isa = isa.check()?;
-    int4::check_q4(packed, scales, &[], layout)?;
+    int4::check_q4("gemv_q4_i8", x, 1, packed, scales, &[], layout, out)?;
     if !layout.group.is_multiple_of(ACT_BLOCK) {
         return Err(Error::param(
             "group",
             format!("W4A8 needs weight groups that are a multiple of {ACT_BLOCK} columns"),
         ));
     }
-    check_len("W4A8 x", layout.cols, x.len())?;
-    check_len("W4A8 out", layout.rows, out.len())?;
     let a = quantize_blocks_on(isa, x)?;
     let m = Q4 {
         packed,
@@ -278,7 +279,7 @@ mod tests {
                 .collect();
             let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-2.0..2.0f32)).collect();
             let a = quantize_blocks(&x).unwrap();
-            let xh = a.dequantize();
+            let xh = a.dequantize().unwrap();
             let mut want = vec![0.0; rows];
             int4::gemm_q4_f32(&xh, 1, &packed, &scales, &[], layout, &mut want).unwrap();
             for isa in Isa::available() {

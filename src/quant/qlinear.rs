@@ -243,7 +243,7 @@ impl QuantLinear {
         } else {
             let mut xh = Vec::with_capacity(xs.len());
             for row in xs.chunks_exact(w.layout().cols.max(1)) {
-                xh.extend(w4a8::quantize_blocks(row)?.dequantize());
+                xh.extend(w4a8::quantize_blocks(row)?.dequantize()?);
             }
             w.gemm(&xh, batch, &mut out)?;
         }

@@ -1,7 +1,8 @@
 //! NEON bodies of [`crate::kernels::quantize`]: the finite range of a row and the exact int8
 //! quantizer. NEON rounds half away from zero in one instruction (`frinta`, `vrndaq_f32`), the
-//! rounding of the scalar `f32::round`; the quotient is an IEEE division, NaN quotients give
-//! the zero point, and the clamp happens in f32 before the (then exact) conversion.
+//! rounding of the scalar `f32::round`; the quotient is an IEEE division, the clamp happens in
+//! f32 before the (then exact) conversion, and a NaN or infinite input is reported (the caller
+//! returns `Error::NonFinite`).
 
 use std::arch::aarch64::*;
 
@@ -35,25 +36,35 @@ pub(crate) unsafe fn range_neon(x: &[f32]) -> Option<(f32, f32)> {
     finite.then_some((lo, hi))
 }
 
-/// `out = clamp(round(x/scale) + zero, −128, 127)`, 8 lanes per step, the tail scalar.
+/// `out = clamp(round(x/scale) + zero, −128, 127)`, 8 lanes per step, the tail scalar. Returns
+/// `false` (codes unspecified) if a value of `x` is not finite.
 ///
 /// # Safety
 /// The CPU has NEON; `out.len() == x.len()`.
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn quantize_neon(x: &[f32], scale: f32, zero: i32, out: &mut [i8]) {
+pub(crate) unsafe fn quantize_neon(x: &[f32], scale: f32, zero: i32, out: &mut [i8]) -> bool {
+    let inf = vdupq_n_f32(f32::INFINITY);
+    // All ones while every lane seen so far was finite (|v| < ∞ is false for ±∞ and NaN).
+    let mut ok = vdupq_n_u32(u32::MAX);
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
     let body = x.len() - rest.len();
     for (c, oc) in chunks.zip(out.chunks_exact_mut(8)) {
-        let a = quantize4(vld1q_f32(c.as_ptr()), scale, zero);
-        let b = quantize4(vld1q_f32(c.as_ptr().add(4)), scale, zero);
+        let (xa, xb) = (vld1q_f32(c.as_ptr()), vld1q_f32(c.as_ptr().add(4)));
+        ok = vandq_u32(ok, vcltq_f32(vabsq_f32(xa), inf));
+        ok = vandq_u32(ok, vcltq_f32(vabsq_f32(xb), inf));
+        let a = quantize4(xa, scale, zero);
+        let b = quantize4(xb, scale, zero);
         // Values are already in [−128, 127]: the narrowing moves only drop zero bits.
         let w = vcombine_s16(vmovn_s32(a), vmovn_s32(b));
         vst1_s8(oc.as_mut_ptr(), vmovn_s16(w));
     }
+    let mut finite = vminvq_u32(ok) != 0;
     for (o, &v) in out[body..].iter_mut().zip(rest) {
+        finite &= v.is_finite();
         *o = quantize_one(v, scale, zero);
     }
+    finite
 }
 
 /// Four codes of [`quantize_neon`] as i32 lanes in `[−128, 127]`.

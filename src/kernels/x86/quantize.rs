@@ -79,15 +79,18 @@ pub(crate) unsafe fn range_avx2(x: &[f32]) -> Option<(f32, f32)> {
     finite.then_some((lo, hi))
 }
 
-/// `out = clamp(round(x/scale) + zero, −128, 127)`, 16 lanes, the tail masked.
+/// `out = clamp(round(x/scale) + zero, −128, 127)`, 16 lanes, the tail masked. Returns `false`
+/// (codes unspecified) if a value of `x` is not finite.
 ///
 /// # Safety
 /// The CPU has AVX-512 F; `out.len() == x.len()`.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero: i32, out: &mut [i8]) {
+pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero: i32, out: &mut [i8]) -> bool {
     let s = _mm512_set1_ps(scale);
     let z = _mm512_set1_ps(zero as f32);
     let (qmin, qmax) = (_mm512_set1_ps(-128.0), _mm512_set1_ps(127.0));
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let mut bad: __mmask16 = 0;
     let (p, o) = (x.as_ptr(), out.as_mut_ptr());
     let mut i = 0;
     while i < x.len() {
@@ -97,15 +100,18 @@ pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero: i32, out: &mut
         } else {
             (1u16 << left) - 1
         };
-        // SAFETY: lanes outside `m` are not read; lanes inside lie in `x`.
-        let v = _mm512_div_ps(unsafe { _mm512_maskz_loadu_ps(m, p.add(i)) }, s);
-        let r = round_away(v);
+        // SAFETY: lanes outside `m` are not read (they are 0); lanes inside lie in `x`.
+        let xv = unsafe { _mm512_maskz_loadu_ps(m, p.add(i)) };
+        // !(|x| < ∞): true for ±∞ and NaN.
+        bad |= _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(_mm512_abs_ps(xv), inf);
+        let r = round_away(_mm512_div_ps(xv, s));
         let y = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, z), qmin), qmax);
         let q = _mm512_cvtps_epi32(y);
         // SAFETY: lanes outside `m` are not written; lanes inside lie in `out` (same length).
         unsafe { _mm512_mask_cvtepi32_storeu_epi8(o.add(i).cast(), m, q) };
         i += 16;
     }
+    bad == 0
 }
 
 /// `v` rounded half away from zero, lane by lane (NaN → 0, the scalar `NaN as i32`).
@@ -168,24 +174,32 @@ pub(crate) unsafe fn act_blocks_avx512(x: &[f32], codes: &mut [i8], scales: &mut
     bad == 0
 }
 
-/// As [`quantize_avx512`], 8 lanes, the tail scalar.
+/// As [`quantize_avx512`], 8 lanes, the tail scalar; `false` if a value is not finite.
 ///
 /// # Safety
 /// The CPU has AVX2; `out.len() == x.len()`.
 #[target_feature(enable = "avx2")]
-pub(crate) unsafe fn quantize_avx2(x: &[f32], scale: f32, zero: i32, out: &mut [i8]) {
+pub(crate) unsafe fn quantize_avx2(x: &[f32], scale: f32, zero: i32, out: &mut [i8]) -> bool {
     let s = _mm256_set1_ps(scale);
     let z = _mm256_set1_ps(zero as f32);
     let (qmin, qmax) = (_mm256_set1_ps(-128.0), _mm256_set1_ps(127.0));
     let half = _mm256_set1_ps(0.5);
     let one = _mm256_set1_ps(1.0);
     let sign = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MIN));
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let mut bad = _mm256_setzero_ps();
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
     let body = x.len() - rest.len();
     for (c, oc) in chunks.zip(out.chunks_exact_mut(8)) {
         // SAFETY: `c` holds 8 floats.
-        let v = _mm256_div_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, s);
+        let xv = unsafe { _mm256_loadu_ps(c.as_ptr()) };
+        // !(|x| < ∞): true for ±∞ and NaN.
+        bad = _mm256_or_ps(
+            bad,
+            _mm256_cmp_ps::<_CMP_NLT_UQ>(_mm256_andnot_ps(sign, xv), inf),
+        );
+        let v = _mm256_div_ps(xv, s);
         let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
         let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
         let away = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, half);
@@ -201,7 +215,10 @@ pub(crate) unsafe fn quantize_avx2(x: &[f32], scale: f32, zero: i32, out: &mut [
         // SAFETY: `oc` holds 8 bytes.
         unsafe { _mm_storel_epi64(oc.as_mut_ptr().cast(), b) };
     }
+    let mut finite = _mm256_movemask_ps(bad) == 0;
     for (o, &v) in out[body..].iter_mut().zip(rest) {
+        finite &= v.is_finite();
         *o = quantize_one(v, scale, zero);
     }
+    finite
 }
