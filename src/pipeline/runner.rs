@@ -75,6 +75,9 @@ impl Default for Pipeline {
 impl Pipeline {
     /// An empty pipeline: only the baseline is measured. Latency at batch 1 and 256, median of
     /// 50 runs; 256 calibration rows; no progress output.
+    // Not inlined: a workaround for a rustc 1.95.0 miscompile of owned builders passed by value
+    // to closures (rust-lang/rust#155241); see `docs/compiler-notes.md`.
+    #[inline(never)]
     pub fn new() -> Self {
         Pipeline {
             prune: None,

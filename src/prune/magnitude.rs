@@ -43,6 +43,9 @@ pub struct MagnitudePruner {
 
 impl MagnitudePruner {
     /// Layer-wise magnitude pruning to `sparsity` (checked in [`Pruner::prune`]: [0, 1)).
+    // Not inlined: a workaround for a rustc 1.95.0 miscompile of owned builders passed by value
+    // to closures (rust-lang/rust#155241); see `docs/compiler-notes.md`.
+    #[inline(never)]
     pub fn new(sparsity: f32) -> Self {
         MagnitudePruner {
             sparsity,

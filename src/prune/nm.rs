@@ -20,6 +20,9 @@ pub struct NmPruner {
 impl NmPruner {
     /// N:M pruning, e.g. `NmPruner::new(2, 4)`. Requires 0 < n < m (checked when pruning), and
     /// every target layer's input width a multiple of m.
+    // Not inlined: a workaround for a rustc 1.95.0 miscompile of owned builders passed by value
+    // to closures (rust-lang/rust#155241); see `docs/compiler-notes.md`.
+    #[inline(never)]
     pub fn new(n: usize, m: usize) -> Self {
         NmPruner {
             n,

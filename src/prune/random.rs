@@ -20,6 +20,9 @@ pub struct RandomPruner {
 
 impl RandomPruner {
     /// Layer-wise random pruning to `sparsity`, drawn from `seed`.
+    // Not inlined: a workaround for a rustc 1.95.0 miscompile of owned builders passed by value
+    // to closures (rust-lang/rust#155241); see `docs/compiler-notes.md`.
+    #[inline(never)]
     pub fn new(sparsity: f32, seed: u64) -> Self {
         RandomPruner {
             sparsity,

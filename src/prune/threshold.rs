@@ -17,6 +17,9 @@ pub struct ThresholdPruner {
 
 impl ThresholdPruner {
     /// Pruning below `alpha`·max|w| per layer; `alpha` must be in [0, 1].
+    // Not inlined: a workaround for a rustc 1.95.0 miscompile of owned builders passed by value
+    // to closures (rust-lang/rust#155241); see `docs/compiler-notes.md`.
+    #[inline(never)]
     pub fn new(alpha: f32) -> Self {
         ThresholdPruner {
             alpha,

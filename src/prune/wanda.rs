@@ -82,6 +82,9 @@ pub struct WandaPruner {
 
 impl WandaPruner {
     /// Wanda at `sparsity`, using the calibration `norms` of every target layer.
+    // Not inlined: a workaround for a rustc 1.95.0 miscompile of owned builders passed by value
+    // to closures (rust-lang/rust#155241); see `docs/compiler-notes.md`.
+    #[inline(never)]
     pub fn new(sparsity: f32, norms: ActivationNorms) -> Self {
         WandaPruner {
             sparsity,
