@@ -123,7 +123,7 @@ impl Qat {
         let mut ranges: Vec<Option<(f32, f32)>> = vec![None; schemes.len()];
         let mut rng = StdRng::seed_from_u64(self.seed);
         for _ in 0..self.epochs {
-            for batch in shuffled_batches(train.len(), self.batch_size, &mut rng) {
+            for batch in shuffled_batches(train.len(), self.batch_size, &mut rng)? {
                 let x = train.features().select(ndarray::Axis(0), &batch);
                 let labels: Vec<usize> = batch.iter().map(|&i| train.labels()[i]).collect();
                 self.step(
