@@ -218,9 +218,11 @@ impl Linear {
                 weight.dim(),
             ));
         }
-        let mask = self.mask.take();
-        *self = Linear::new(weight, bias)?;
-        self.mask = mask;
+        // Build and check the new layer first, so an error leaves `self` (mask included)
+        // untouched.
+        let fresh = Linear::new(weight, bias)?;
+        self.weight = fresh.weight;
+        self.bias = fresh.bias;
         self.apply_mask();
         Ok(())
     }
