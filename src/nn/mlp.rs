@@ -138,12 +138,16 @@ impl<L: LinearLayer> Mlp<L> {
         {
             limits::elements(op, &[x.nrows(), layer.out_features()])?;
             let input = h.as_ref().map_or(x, |a| a.view());
-            let mut y = layer.forward(input).map_err(|e| match e {
-                Error::NonFinite(what) => Error::NonFinite(format!("Mlp layers.{i}: {what}")),
-                e => e,
-            })?;
-            act.forward_inplace(&mut y);
+            let mut y = layer
+                .forward_checked_by_caller(input)
+                .map_err(|e| match e {
+                    Error::NonFinite(what) => Error::NonFinite(format!("Mlp layers.{i}: {what}")),
+                    e => e,
+                })?;
+            // Before the activation: ReLU turns NaN and −∞ into 0. Activations of finite
+            // values are finite, so the next layer's input needs no check of its own.
             ensure_finite(&y, || format!("Mlp layers.{i} output"))?;
+            act.forward_inplace(&mut y);
             h = Some(y);
         }
         h.ok_or_else(|| Error::Empty("Mlp has no layer".into()))

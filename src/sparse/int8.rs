@@ -76,13 +76,13 @@ impl SparseInt8Linear {
     }
 }
 
-impl LinearLayer for SparseInt8Linear {
-    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+impl SparseInt8Linear {
+    /// The product after the width and size checks, without the finiteness passes.
+    fn compute(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         const OP: &str = "SparseInt8Linear::forward";
         if x.ncols() != self.cols {
             return Err(Error::shape(OP, self.cols, x.ncols()));
         }
-        ensure_finite(&x, || format!("{OP} input"))?;
         crate::limits::elements(OP, &[x.nrows(), self.rows])?;
         let bias = self.bias.as_slice().unwrap_or(&[]);
         let mut y = Array2::zeros((x.nrows(), self.rows));
@@ -99,8 +99,24 @@ impl LinearLayer for SparseInt8Linear {
                 csr_i8_matmul_t(rp, ci, q, s, xt, x.nrows(), bias, out);
             }
         }
+        Ok(y)
+    }
+}
+
+impl LinearLayer for SparseInt8Linear {
+    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        const OP: &str = "SparseInt8Linear::forward";
+        if x.ncols() != self.in_features() {
+            return Err(Error::shape(OP, self.in_features(), x.ncols()));
+        }
+        ensure_finite(&x, || format!("{OP} input"))?;
+        let y = self.compute(x)?;
         ensure_finite(&y, || format!("{OP} output"))?;
         Ok(y)
+    }
+
+    fn forward_checked_by_caller(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.compute(x)
     }
 
     fn in_features(&self) -> usize {

@@ -106,14 +106,14 @@ impl SparseLinear {
     }
 }
 
-impl LinearLayer for SparseLinear {
-    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+impl SparseLinear {
+    /// The product after the width and size checks, without the finiteness passes.
+    fn compute(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         const OP: &str = "SparseLinear::forward";
         let (rows, cols) = (self.weights.rows(), self.weights.cols());
         if x.ncols() != cols {
             return Err(Error::shape(OP, cols, x.ncols()));
         }
-        ensure_finite(&x, || format!("{OP} input"))?;
         crate::limits::elements(OP, &[x.nrows(), rows])?;
         let w = &self.weights;
         let bias = self.bias.as_slice().unwrap_or(&[]);
@@ -140,8 +140,24 @@ impl LinearLayer for SparseLinear {
                 );
             }
         }
+        Ok(y)
+    }
+}
+
+impl LinearLayer for SparseLinear {
+    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        const OP: &str = "SparseLinear::forward";
+        if x.ncols() != self.in_features() {
+            return Err(Error::shape(OP, self.in_features(), x.ncols()));
+        }
+        ensure_finite(&x, || format!("{OP} input"))?;
+        let y = self.compute(x)?;
         ensure_finite(&y, || format!("{OP} output"))?;
         Ok(y)
+    }
+
+    fn forward_checked_by_caller(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.compute(x)
     }
 
     fn in_features(&self) -> usize {
