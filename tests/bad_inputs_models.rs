@@ -1124,3 +1124,47 @@ fn sparse_linear_rejects_bad_bias_and_empty_weights() {
         Error::Empty(_)
     );
 }
+
+#[test]
+fn activation_backward_of_mismatched_shapes_is_a_shape_mismatch_not_a_panic() {
+    let pre = Array2::<f32>::zeros((2, 3));
+    let grad = Array2::<f32>::zeros((3, 2));
+    for act in [Activation::Identity, Activation::Relu, Activation::Gelu] {
+        assert_err!(
+            act.backward(pre.view(), grad.view()),
+            Error::ShapeMismatch { .. }
+        );
+    }
+}
+
+#[test]
+fn an_mlp_whose_layer_was_replaced_by_another_width_errors_instead_of_panicking() {
+    let mut mlp = small_mlp();
+    mlp.layers_mut()[1] = Linear::init(5, 3, &mut rng()).unwrap();
+    let x = Array2::<f32>::zeros((2, 4));
+    assert_err!(mlp.forward(x.view()), Error::ShapeMismatch { .. });
+    assert_err!(mlp.forward_train(x.view()), Error::ShapeMismatch { .. });
+}
+
+#[test]
+fn a_block_whose_projection_was_replaced_by_another_width_errors_instead_of_panicking() {
+    let x = Array2::from_shape_fn((3, 4), |(i, j)| (i + j) as f32 * 0.1);
+    for target in ["attn.q", "attn.v", "attn.o", "ffn.out"] {
+        let mut block = TransformerBlock::new(&block_config(), &mut rng()).unwrap();
+        block.visit_linears_mut(&mut |name, l| {
+            if name == target {
+                let (i, o) = (l.in_features(), l.out_features());
+                let (i, o) = if target == "attn.o" {
+                    (i, o - 1)
+                } else {
+                    (i, o - 2)
+                };
+                *l = Linear::init(i, o, &mut rng()).unwrap();
+            }
+        });
+        assert_err!(
+            block.forward(x.view(), None, false),
+            Error::ShapeMismatch { .. }
+        );
+    }
+}

@@ -266,6 +266,16 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
         let q = self.q.forward(x)?;
         let k = self.k.forward(x)?;
         let v = self.v.forward(x)?;
+        // A projection replaced through `NamedLinears::visit_linears_mut` may have other widths.
+        for (name, p) in [("query", &q), ("key", &k), ("value", &v)] {
+            if p.dim() != (seq, self.inner()) {
+                return Err(Error::ShapeMismatch {
+                    op: "MultiHeadAttention::forward",
+                    expected: format!("{name} projection output {:?}", (seq, self.inner())),
+                    got: format!("{:?}", p.dim()),
+                });
+            }
+        }
         let mut context = Array2::<f32>::zeros((seq, self.inner()));
         for h in 0..self.heads {
             let cols = s![.., h * d..(h + 1) * d];
@@ -275,7 +285,15 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
             let weights = softmax_rows(scores.view(), 1.0);
             context.slice_mut(cols).assign(&weights.dot(&v.slice(cols)));
         }
-        self.o.forward(context.view())
+        let y = self.o.forward(context.view())?;
+        if y.dim() != (seq, self.hidden()) {
+            return Err(Error::shape(
+                "MultiHeadAttention::forward output",
+                (seq, self.hidden()),
+                y.dim(),
+            ));
+        }
+        Ok(y)
     }
 
     /// Attention with every projection converted by `f` (called with `"q"`, `"k"`, `"v"`, `"o"`

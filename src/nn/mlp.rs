@@ -81,7 +81,9 @@ impl<L: LinearLayer> Mlp<L> {
         &self.layers
     }
 
-    /// Mutable access to the layers; their shapes cannot change through it.
+    /// Mutable access to the layers. A layer replaced through it by one of other widths makes
+    /// the next forward or backward pass fail with [`Error::ShapeMismatch`] (each layer checks
+    /// its input width); parameters made non-finite make it fail with [`Error::NonFinite`].
     pub fn layers_mut(&mut self) -> &mut [L] {
         &mut self.layers
     }
@@ -251,6 +253,8 @@ impl Mlp {
         let mut pre = Vec::with_capacity(self.layers.len());
         let mut h = x.to_owned();
         for (layer, act) in self.layers.iter().zip(&self.activations) {
+            // A layer replaced through `layers_mut` may not chain.
+            layer.check_input(&h.view(), OP)?;
             let z = layer.forward_unchecked(h.view());
             let a = act.forward(z.view());
             inputs.push(h);
@@ -310,7 +314,7 @@ impl Mlp {
             for (_, extra) in hidden_grads.iter().filter(|(j, _)| *j == i) {
                 g += extra;
             }
-            let gz = self.activations[i].backward(cache.pre[i].view(), g.view());
+            let gz = self.activations[i].backward(cache.pre[i].view(), g.view())?;
             let lg = self.layers[i].backward(cache.inputs[i].view(), gz.view())?;
             g = lg.input.clone();
             grads.push(lg);

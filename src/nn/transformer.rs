@@ -316,7 +316,16 @@ impl<L: LinearLayer> TransformerBlock<L> {
         limits::elements("TransformerBlock ffn", &[h.nrows(), self.intermediate()])?;
         let mut z = self.ffn_in.forward(h)?;
         self.activation.forward_inplace(&mut z);
-        self.ffn_out.forward(z.view())
+        let y = self.ffn_out.forward(z.view())?;
+        // A layer replaced through `NamedLinears::visit_linears_mut` may have other widths.
+        if y.dim() != h.dim() {
+            return Err(Error::shape(
+                "TransformerBlock ffn output",
+                h.dim(),
+                y.dim(),
+            ));
+        }
+        Ok(y)
     }
 
     /// A block with every linear layer converted by `f`, called with its name (`"attn.q"` …

@@ -181,7 +181,7 @@ impl Qat {
         state.begin_step();
         let acts = model.activations().to_vec();
         for i in (0..fake.len()).rev() {
-            let gz = acts[i].backward(pre[i].view(), g.view());
+            let gz = acts[i].backward(pre[i].view(), g.view())?;
             let grads = fake[i].backward(inputs[i].view(), gz.view())?;
             g = grads.input.clone();
             if let Some(mask) = &pass[i] {
