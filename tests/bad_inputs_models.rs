@@ -1168,3 +1168,29 @@ fn a_block_whose_projection_was_replaced_by_another_width_errors_instead_of_pani
         );
     }
 }
+
+#[test]
+fn activations_of_extreme_finite_values_are_finite() {
+    // The Mlp checks each layer's output before its activation and relies on this.
+    let x = array![[
+        f32::MAX,
+        -f32::MAX,
+        1e13,
+        -1e13,
+        3e38,
+        -3e38,
+        0.0,
+        f32::MIN_POSITIVE
+    ]];
+    for act in [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Gelu,
+        Activation::GeluTanh,
+    ] {
+        let y = act.forward(x.view());
+        assert!(y.iter().all(|v| v.is_finite()), "{act:?}: {y}");
+    }
+}

@@ -131,10 +131,12 @@ pub trait LinearLayer: Send + Sync + std::fmt::Debug {
         self.param_count()
     }
 
-    /// [`LinearLayer::forward`] for a caller that has already checked `x` (its width, and that it
-    /// is finite) and checks the output itself — a model passing one layer's output to the
-    /// next — so a layer may skip its own checks. The default runs [`LinearLayer::forward`];
-    /// [`Linear`] and the sparse layers skip the finiteness passes.
+    /// [`LinearLayer::forward`] for a caller that has already checked that `x` is finite and
+    /// checks the output itself — a model passing one layer's output to the next — so a layer
+    /// may skip its own finiteness passes (the width is still checked). The default runs
+    /// [`LinearLayer::forward`]; [`Linear`] and the sparse layers skip the passes, so called
+    /// directly on a non-finite input they return a non-finite output: use
+    /// [`LinearLayer::forward`] unless you check both yourself.
     fn forward_checked_by_caller(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.forward(x)
     }
