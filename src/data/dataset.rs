@@ -1,10 +1,13 @@
 //! A labelled dataset of f32 feature rows, with a stratified split and seeded mini-batches.
 
+use std::collections::BTreeMap;
+
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::{rngs::StdRng, SeedableRng};
 
-use crate::error::{check_finite, Error, Result};
+use crate::error::{Error, Result};
+use crate::limits;
 
 /// Feature rows (`Array2<f32>`, one sample per row) and a class label per row.
 ///
@@ -25,9 +28,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Builds a dataset; `n_classes` must exceed every label. Errors on an empty set, a label
-    /// count that differs from the row count, a label out of range, or non-finite features.
+    /// Builds a dataset; `n_classes` must exceed every label. Errors on an empty set
+    /// ([`Error::Empty`]), a label count that differs from the row count
+    /// ([`Error::ShapeMismatch`]), a label out of range ([`Error::InvalidParam`]), more classes
+    /// than [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) ([`Error::TooLarge`]: no model could
+    /// output them), or non-finite features ([`Error::NonFinite`]).
     pub fn new(features: Array2<f32>, labels: Vec<usize>, n_classes: usize) -> Result<Self> {
+        limits::elements("Dataset::new n_classes", &[n_classes])?;
         if features.nrows() == 0 || features.ncols() == 0 {
             return Err(Error::Empty(format!(
                 "dataset features have shape {:?}",
@@ -47,7 +54,7 @@ impl Dataset {
                 format!("label {bad} is not below n_classes = {n_classes}"),
             ));
         }
-        check_finite(features.iter(), || "dataset features".into())?;
+        crate::nn::ensure_finite(&features, || "dataset features".into())?;
         Ok(Dataset {
             features,
             labels,
@@ -85,15 +92,20 @@ impl Dataset {
         self.features.ncols()
     }
 
-    /// The samples at `indices`, in that order. Errors if an index is out of range or the list
-    /// is empty.
+    /// The samples at `indices`, in that order (repeats allowed). Errors if an index is out of
+    /// range ([`Error::InvalidParam`]), the list is empty ([`Error::Empty`]), or the selection
+    /// would exceed [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) features ([`Error::TooLarge`]).
     pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
+        if indices.is_empty() {
+            return Err(Error::Empty("no indices to select".into()));
+        }
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
             return Err(Error::param(
                 "indices",
                 format!("index {bad} out of range for {} samples", self.len()),
             ));
         }
+        limits::elements("Dataset::select", &[indices.len(), self.n_features()])?;
         Dataset::new(
             self.features.select(Axis(0), indices),
             indices.iter().map(|&i| self.labels[i]).collect(),
@@ -130,10 +142,14 @@ impl Dataset {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut train = Vec::new();
         let mut test = Vec::new();
-        for class in 0..self.n_classes {
-            let mut idx: Vec<usize> = (0..self.len())
-                .filter(|&i| self.labels[i] == class)
-                .collect();
+        // The rows of each class present, in ascending class order (one pass, not one per
+        // class: `n_classes` may be far larger than the data). Shuffling an absent class's empty
+        // list drew nothing from `rng`, so skipping it keeps seeded splits unchanged.
+        let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, &l) in self.labels.iter().enumerate() {
+            by_class.entry(l).or_default().push(i);
+        }
+        for mut idx in by_class.into_values() {
             idx.shuffle(&mut rng);
             let n_test = (idx.len() as f32 * test_fraction).round() as usize;
             test.extend_from_slice(&idx[..n_test]);
@@ -152,13 +168,21 @@ impl Dataset {
 }
 
 /// Row indices `0..n` shuffled by `rng` and cut into batches of `batch_size` (the last may be
-/// shorter). `batch_size` of 0 is treated by callers as an error before this is reached.
-pub fn shuffled_batches(n: usize, batch_size: usize, rng: &mut impl rand::Rng) -> Vec<Vec<usize>> {
-    let mut idx: Vec<usize> = (0..n).collect();
+/// shorter). Errors with [`Error::InvalidParam`] for a `batch_size` of 0 and
+/// [`Error::TooLarge`] if `n` exceeds [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) or its
+/// indices cannot be allocated. `n = 0` gives no batches.
+pub fn shuffled_batches(
+    n: usize,
+    batch_size: usize,
+    rng: &mut impl rand::Rng,
+) -> Result<Vec<Vec<usize>>> {
+    if batch_size == 0 {
+        return Err(Error::param("batch_size", "must be at least 1, got 0"));
+    }
+    let mut idx = limits::try_zeroed::<usize>("shuffled_batches", n)?;
+    idx.iter_mut().enumerate().for_each(|(i, v)| *v = i);
     idx.shuffle(rng);
-    idx.chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect()
+    Ok(idx.chunks(batch_size).map(<[usize]>::to_vec).collect())
 }
 
 #[cfg(test)]
@@ -207,7 +231,7 @@ mod tests {
     #[test]
     fn batches_cover_every_row_once() {
         let mut rng = StdRng::seed_from_u64(0);
-        let b = shuffled_batches(10, 4, &mut rng);
+        let b = shuffled_batches(10, 4, &mut rng).unwrap();
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
         let mut all: Vec<usize> = b.concat();
         all.sort_unstable();

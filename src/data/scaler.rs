@@ -1,9 +1,10 @@
 //! Standardisation of features, fitted on training data only.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 
 use super::Dataset;
-use crate::error::{check_finite, Error, Result};
+use crate::error::{Error, Result};
+use crate::nn::ensure_finite;
 
 /// Per-feature standardisation `(x − mean) / std`, fitted on the training part and then applied
 /// unchanged to validation and test data, so no statistic leaks from them.
@@ -18,22 +19,35 @@ pub struct StandardScaler {
 }
 
 impl StandardScaler {
-    /// Fits the mean and (population) standard deviation of each column of `x`.
+    /// Fits the mean and (population) standard deviation of each column of `x`. Errors with
+    /// [`Error::Empty`] on an empty `x` and [`Error::NonFinite`] on a non-finite value. A column
+    /// whose standard deviation is not above `f32::EPSILON` is constant and gets the divisor 1.
+    ///
+    /// The statistics are computed in f32; if that overflows (columns of values near
+    /// `f32::MAX`), they are recomputed in f64, where they cannot (the mean lies within the
+    /// column's range and the standard deviation is at most half of it, so both fit in f32).
     pub fn fit(x: ArrayView2<f32>) -> Result<Self> {
         if x.nrows() == 0 || x.ncols() == 0 {
             return Err(Error::Empty(format!("scaler fit on shape {:?}", x.dim())));
         }
-        check_finite(x.iter(), || "scaler fit input".into())?;
+        ensure_finite(&x, || "scaler fit input".into())?;
         let mean = x
             .mean_axis(Axis(0))
             .ok_or_else(|| Error::Empty("scaler".into()))?;
-        let scale = x
-            .std_axis(Axis(0), 0.0)
-            .mapv(|s| if s > f32::EPSILON { s } else { 1.0 });
+        let std = x.std_axis(Axis(0), 0.0);
+        let (mean, std) = if mean.iter().chain(&std).all(|v| v.is_finite()) {
+            (mean, std)
+        } else {
+            wide_stats(x)
+        };
+        let scale = std.mapv(|s| if s > f32::EPSILON { s } else { 1.0 });
         Ok(StandardScaler { mean, scale })
     }
 
-    /// Standardises `x` with the fitted statistics.
+    /// Standardises `x` with the fitted statistics. Errors with [`Error::ShapeMismatch`] on a
+    /// wrong width, [`Error::NonFinite`] on a non-finite input or if a standardised value
+    /// overflows f32 (a value far outside the fitted range of a column with a tiny standard
+    /// deviation). A difference that overflows f32 is recomputed in f64.
     pub fn transform(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         if x.ncols() != self.mean.len() {
             return Err(Error::shape(
@@ -42,8 +56,25 @@ impl StandardScaler {
                 x.ncols(),
             ));
         }
-        check_finite(x.iter(), || "scaler input".into())?;
-        Ok((&x - &self.mean) / &self.scale)
+        ensure_finite(&x, || "scaler input".into())?;
+        let mut y = x.to_owned();
+        for mut row in y.rows_mut() {
+            Zip::from(&mut row)
+                .and(&self.mean)
+                .and(&self.scale)
+                .for_each(|v, &m, &s| {
+                    let d = *v - m;
+                    *v = if d.is_finite() {
+                        d / s
+                    } else {
+                        ((f64::from(*v) - f64::from(m)) / f64::from(s)) as f32
+                    };
+                });
+        }
+        ensure_finite(&y, || {
+            "scaler output (a value overflows after scaling)".into()
+        })?;
+        Ok(y)
     }
 
     /// Fits on `train` and returns `train` and each of `others` standardised with those
@@ -70,6 +101,25 @@ impl StandardScaler {
     pub fn scale(&self) -> &Array1<f32> {
         &self.scale
     }
+}
+
+/// Per-column mean and population standard deviation accumulated in f64, for columns whose f32
+/// statistics overflow.
+fn wide_stats(x: ArrayView2<f32>) -> (Array1<f32>, Array1<f32>) {
+    let n = x.nrows() as f64;
+    let mut mean = Array1::<f64>::zeros(x.ncols());
+    for row in x.rows() {
+        mean.zip_mut_with(&row, |m, &v| *m += f64::from(v));
+    }
+    mean /= n;
+    let mut var = Array1::<f64>::zeros(x.ncols());
+    for row in x.rows() {
+        Zip::from(&mut var)
+            .and(&mean)
+            .and(&row)
+            .for_each(|s, &m, &v| *s += (f64::from(v) - m).powi(2));
+    }
+    (mean.mapv(|m| m as f32), var.mapv(|s| (s / n).sqrt() as f32))
 }
 
 #[cfg(test)]

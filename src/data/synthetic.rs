@@ -6,6 +6,7 @@ use rand_distr::{Distribution, Normal};
 
 use super::Dataset;
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// A zero-mean normal distribution with standard deviation `std`, which must be finite and ≥ 0.
 fn gaussian(name: &'static str, std: f32) -> Result<Normal<f32>> {
@@ -20,6 +21,11 @@ fn gaussian(name: &'static str, std: f32) -> Result<Normal<f32>> {
 
 /// Gaussian blobs: `n_classes` clusters of `per_class` points in `dim` dimensions, centres drawn
 /// uniformly from [−5, 5]^dim, points drawn around them with standard deviation `spread`.
+///
+/// Errors with [`Error::InvalidParam`] for a zero size or a `spread` that is negative or not
+/// finite, and with [`Error::TooLarge`] if the set (per_class · n_classes × dim) exceeds
+/// [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) or cannot be allocated — checked before
+/// anything is allocated.
 pub fn blobs(
     per_class: usize,
     n_classes: usize,
@@ -33,34 +39,59 @@ pub fn blobs(
             format!("sizes must be positive, got per_class={per_class}, n_classes={n_classes}, dim={dim}"),
         ));
     }
+    const OP: &str = "synthetic::blobs";
     let normal = gaussian("spread", spread)?;
+    // Size everything before allocating anything.
+    let n_centres = limits::elements(OP, &[n_classes, dim])?;
+    let n = limits::product(OP, &[per_class, n_classes])?;
+    let n_features = limits::elements(OP, &[n, dim])?;
     let mut rng = StdRng::seed_from_u64(seed);
-    let centres = Array2::from_shape_fn((n_classes, dim), |_| rng.random_range(-5.0..5.0f32));
-    let n = per_class * n_classes;
-    let labels: Vec<usize> = (0..n).map(|i| i % n_classes).collect();
-    let features = Array2::from_shape_fn((n, dim), |(i, j)| {
-        centres[[labels[i], j]] + normal.sample(&mut rng)
-    });
+    let mut centres = limits::try_zeroed::<f32>(OP, n_centres)?;
+    centres
+        .iter_mut()
+        .for_each(|c| *c = rng.random_range(-5.0..5.0f32));
+    let mut labels = limits::try_zeroed::<usize>(OP, n)?;
+    labels
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, l)| *l = i % n_classes);
+    let mut features = limits::try_zeroed::<f32>(OP, n_features)?;
+    // Row-major, as `from_shape_fn` drew them: seeded sets are unchanged.
+    for (i, row) in features.chunks_exact_mut(dim).enumerate() {
+        let centre = &centres[labels[i] * dim..(labels[i] + 1) * dim];
+        for (v, &c) in row.iter_mut().zip(centre) {
+            *v = c + normal.sample(&mut rng);
+        }
+    }
+    let features = Array2::from_shape_vec((n, dim), features)
+        .map_err(|e| Error::shape(OP, (n, dim), e.to_string()))?;
     Dataset::new(features, labels, n_classes)
 }
 
 /// Two interleaved spirals in the plane (2 classes, `per_class` points each), with Gaussian
 /// noise of standard deviation `noise`: a set no linear model separates.
+///
+/// Errors as [`blobs`] does: [`Error::InvalidParam`] for a zero `per_class` or a bad `noise`,
+/// [`Error::TooLarge`] for a set beyond the element limit.
 pub fn two_spirals(per_class: usize, noise: f32, seed: u64) -> Result<Dataset> {
     if per_class == 0 {
         return Err(Error::param("per_class", "must be positive, got 0"));
     }
+    const OP: &str = "synthetic::two_spirals";
     let normal = gaussian("noise", noise)?;
+    let n = limits::product(OP, &[2, per_class])?;
+    limits::elements(OP, &[n, 2])?;
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut features = Array2::zeros((2 * per_class, 2));
-    let mut labels = Vec::with_capacity(2 * per_class);
-    for i in 0..2 * per_class {
+    let mut features = Array2::from_shape_vec((n, 2), limits::try_zeroed::<f32>(OP, 2 * n)?)
+        .map_err(|e| Error::shape(OP, (n, 2), e.to_string()))?;
+    let mut labels = limits::try_zeroed::<usize>(OP, n)?;
+    for i in 0..n {
         let class = i % 2;
         let t = (i / 2) as f32 / per_class as f32 * 3.0 * std::f32::consts::PI + 0.5;
         let sign = if class == 0 { 1.0 } else { -1.0 };
         features[[i, 0]] = sign * t * t.cos() / 3.0 + normal.sample(&mut rng);
         features[[i, 1]] = sign * t * t.sin() / 3.0 + normal.sample(&mut rng);
-        labels.push(class);
+        labels[i] = class;
     }
     Dataset::new(features, labels, 2)
 }

@@ -213,7 +213,7 @@ impl FeatureDistiller {
         };
         let mut step = 0usize;
         for epoch in 0..self.schedule.epochs {
-            let batches = shuffled_batches(inputs.nrows(), chunk, &mut rng);
+            let batches = shuffled_batches(inputs.nrows(), chunk, &mut rng)?;
             let mut total = 0.0f32;
             for idx in &batches {
                 let xb = inputs.select(Axis(0), idx);

@@ -21,8 +21,16 @@ pub struct Latency {
     pub n: usize,
 }
 
+/// Most repeats [`measure_latency`] (and a [`CompressionReport`](super::CompressionReport))
+/// accepts per median: enough for any stable median, few enough that a typo does not run for
+/// days.
+pub const MAX_REPEATS: usize = 100_000;
+
 /// Median wall time of `repeats` forward passes of `model` on the first row of `x` and on the
 /// first `n` rows (all of `x` if it has fewer), each after one warm-up pass.
+///
+/// Errors with [`Error::Empty`] for an `x` without rows, [`Error::InvalidParam`] for `n` or
+/// `repeats` of 0 or `repeats` above [`MAX_REPEATS`], and as the model's forward pass.
 pub fn measure_latency<M: Forward + ?Sized>(
     model: &M,
     x: ArrayView2<f32>,
@@ -32,18 +40,30 @@ pub fn measure_latency<M: Forward + ?Sized>(
     if x.nrows() == 0 {
         return Err(Error::Empty("latency input".into()));
     }
-    if repeats == 0 || n == 0 {
-        return Err(Error::param(
-            "repeats",
-            format!("repeats and batch size must be ≥ 1, got {repeats} and {n}"),
-        ));
-    }
+    check_repeats("n", n, repeats)?;
     let n = n.min(x.nrows());
     Ok(Latency {
         batch1: median_time(model, x.slice(s![..1, ..]), repeats)?,
         batch_n: median_time(model, x.slice(s![..n, ..]), repeats)?,
         n,
     })
+}
+
+/// Checks a latency batch size (≥ 1) and repeat count (1 ..= [`MAX_REPEATS`]).
+pub(crate) fn check_repeats(n_name: &'static str, n: usize, repeats: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::param(
+            n_name,
+            "the latency batch size must be ≥ 1, got 0",
+        ));
+    }
+    if !(1..=MAX_REPEATS).contains(&repeats) {
+        return Err(Error::param(
+            "repeats",
+            format!("must be in 1..={MAX_REPEATS}, got {repeats}"),
+        ));
+    }
+    Ok(())
 }
 
 fn median_time<M: Forward + ?Sized>(

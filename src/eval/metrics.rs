@@ -4,6 +4,7 @@ use ndarray::Array2;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::nn::Forward;
 
 /// The metrics of a classifier on a labelled set.
@@ -35,21 +36,35 @@ pub fn accuracy(predicted: &[usize], labels: &[usize]) -> Result<f32> {
 }
 
 /// The `n_classes × n_classes` matrix whose entry `[t, p]` counts samples of true class `t`
-/// predicted as `p`. Errors if a class is out of range.
+/// predicted as `p`. Errors with [`Error::Empty`] / [`Error::ShapeMismatch`] as [`accuracy`],
+/// [`Error::InvalidParam`] if `n_classes` is 0 or a class is out of range, and
+/// [`Error::TooLarge`] if the matrix would exceed
+/// [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) or cannot be allocated.
 pub fn confusion_matrix(
     predicted: &[usize],
     labels: &[usize],
     n_classes: usize,
 ) -> Result<Array2<usize>> {
+    const OP: &str = "confusion_matrix";
     check_pair(predicted, labels)?;
-    let mut m = Array2::zeros((n_classes, n_classes));
+    if n_classes == 0 {
+        return Err(Error::param("n_classes", "must be at least 1, got 0"));
+    }
+    if let Some(c) = predicted
+        .iter()
+        .chain(labels)
+        .copied()
+        .find(|&c| c >= n_classes)
+    {
+        return Err(Error::param(
+            "class",
+            format!("class {c} out of range for {n_classes} classes"),
+        ));
+    }
+    let n = limits::elements(OP, &[n_classes, n_classes])?;
+    let mut m = Array2::from_shape_vec((n_classes, n_classes), limits::try_zeroed(OP, n)?)
+        .map_err(|e| Error::shape(OP, (n_classes, n_classes), e.to_string()))?;
     for (&p, &t) in predicted.iter().zip(labels) {
-        if p >= n_classes || t >= n_classes {
-            return Err(Error::param(
-                "class",
-                format!("class {} out of range for {n_classes} classes", p.max(t)),
-            ));
-        }
         m[[t, p]] += 1;
     }
     Ok(m)
@@ -57,8 +72,9 @@ pub fn confusion_matrix(
 
 /// Macro-averaged F1 from a square confusion matrix: the mean over classes of
 /// `F1_c = 2·TP / (2·TP + FP + FN)`. Classes that neither occur nor are predicted
-/// (`2·TP + FP + FN = 0`) are left out of the mean rather than counted as 0 or 1. Errors on a
-/// non-square matrix.
+/// (`2·TP + FP + FN = 0`) are left out of the mean rather than counted as 0 or 1. Errors with
+/// [`Error::ShapeMismatch`] on a non-square matrix and [`Error::Empty`] on a matrix that counts
+/// no sample (0 × 0, or all zeros): there is no F1 to report.
 pub fn macro_f1(confusion: &Array2<usize>) -> Result<f32> {
     let n = confusion.nrows();
     if confusion.ncols() != n {
@@ -67,6 +83,11 @@ pub fn macro_f1(confusion: &Array2<usize>) -> Result<f32> {
             (n, n),
             confusion.dim(),
         ));
+    }
+    if confusion.iter().all(|&c| c == 0) {
+        return Err(Error::Empty(format!(
+            "macro_f1 of a {n} × {n} confusion matrix that counts no sample"
+        )));
     }
     let mut sum = 0.0f64;
     let mut counted = 0usize;
@@ -80,14 +101,13 @@ pub fn macro_f1(confusion: &Array2<usize>) -> Result<f32> {
             counted += 1;
         }
     }
-    Ok(if counted == 0 {
-        0.0
-    } else {
-        (sum / counted as f64) as f32
-    })
+    // A matrix with a sample has a class with 2·TP + FP + FN > 0.
+    Ok((sum / counted.max(1) as f64) as f32)
 }
 
-/// Accuracy, macro-F1 and the confusion matrix of `model` on `data`.
+/// Accuracy, macro-F1 and the confusion matrix of `model` on `data`. Errors as the model's
+/// forward pass does (a wrong width is [`Error::ShapeMismatch`], a non-finite output
+/// [`Error::NonFinite`]) and as [`confusion_matrix`] (more classes than the element limit).
 pub fn evaluate<M: Forward + ?Sized>(model: &M, data: &Dataset) -> Result<Metrics> {
     let predicted = model.predict(data.features())?;
     let n_classes = data.n_classes().max(model.out_features());

@@ -8,7 +8,7 @@ mod metrics;
 mod report;
 mod sqnr;
 
-pub use latency::{measure_latency, Latency};
+pub use latency::{measure_latency, Latency, MAX_REPEATS};
 pub use metrics::{accuracy, confusion_matrix, evaluate, macro_f1, Metrics};
 pub use report::{CompressionReport, LayerStat, LayerStats, StageReport};
 pub use sqnr::sqnr_db;

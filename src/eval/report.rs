@@ -106,14 +106,10 @@ pub struct CompressionReport {
 
 impl CompressionReport {
     /// An empty report measuring latency at batch 1 and `batch` (e.g. 256), each the median of
-    /// `repeats` runs.
+    /// `repeats` runs. Errors with [`Error::InvalidParam`] for a `batch` of 0 or `repeats`
+    /// outside 1 ..= [`MAX_REPEATS`](super::MAX_REPEATS).
     pub fn new(batch: usize, repeats: usize) -> Result<Self> {
-        if batch == 0 || repeats == 0 {
-            return Err(Error::param(
-                "latency",
-                format!("batch and repeats must be ≥ 1, got {batch} and {repeats}"),
-            ));
-        }
+        super::latency::check_repeats("batch", batch, repeats)?;
         Ok(CompressionReport {
             stages: Vec::new(),
             batch,
@@ -122,7 +118,8 @@ impl CompressionReport {
     }
 
     /// Measures `model` on `test` and appends it as a stage; `sqnr` gives per-layer SQNR (dB) by
-    /// layer name where a quantizer reported it.
+    /// layer name where a quantizer reported it. Errors as [`evaluate`] and
+    /// [`measure_latency`]; on error the report is unchanged.
     pub fn add<M: Forward + LayerStats + ?Sized>(
         &mut self,
         name: impl Into<String>,

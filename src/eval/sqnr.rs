@@ -3,21 +3,39 @@
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
+use crate::nn::ensure_finite;
 
-/// `10·log10(Σ a² / Σ (a − b)²)` in dB for a reference `a` and its approximation `b` (+∞ when
-/// they are equal). Errors if the shapes differ.
+/// `10·log10(Σ a² / Σ (a − b)²)` in dB for a reference `a` and its approximation `b`, summed in
+/// f64 (so values near `f32::MAX` do not overflow).
+///
+/// Two exact limits are returned as infinities, by definition rather than by overflow: `+∞`
+/// when `b` equals `a` (no noise, including an all-zero reference) and `−∞` when the reference
+/// is all zeros but `b` is not (no signal). Errors with [`Error::ShapeMismatch`] if the shapes
+/// differ, [`Error::Empty`] if they hold no element, and [`Error::NonFinite`] if either holds a
+/// NaN or an infinity.
 pub fn sqnr_db(reference: ArrayView2<f32>, approx: ArrayView2<f32>) -> Result<f32> {
     if reference.dim() != approx.dim() {
         return Err(Error::shape("sqnr_db", reference.dim(), approx.dim()));
     }
+    if reference.is_empty() {
+        return Err(Error::Empty(format!(
+            "sqnr_db of shape {:?}",
+            reference.dim()
+        )));
+    }
+    ensure_finite(&reference, || "sqnr_db reference".into())?;
+    ensure_finite(&approx, || "sqnr_db approximation".into())?;
     let (mut signal, mut noise) = (0.0f64, 0.0f64);
     for (&a, &b) in reference.iter().zip(approx.iter()) {
-        signal += f64::from(a) * f64::from(a);
-        noise += f64::from(a - b) * f64::from(a - b);
+        let (a, b) = (f64::from(a), f64::from(b));
+        signal += a * a;
+        noise += (a - b) * (a - b);
     }
     Ok(if noise == 0.0 {
         f32::INFINITY
     } else {
+        // Both sums are finite (at most 4·f32::MAX² per element, far inside f64), so this is a
+        // finite number or −∞ for a zero signal.
         (10.0 * (signal / noise).log10()) as f32
     })
 }

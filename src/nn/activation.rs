@@ -3,6 +3,8 @@
 use ndarray::{Array2, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// An element-wise activation applied after a [`Linear`](super::Linear) layer.
 ///
 /// GELU comes in the two forms in use: [`Activation::Gelu`] is the exact
@@ -95,16 +97,24 @@ impl Activation {
     }
 
     /// Back-propagates `grad_out` (∂L/∂f(x)) through the activation at pre-activations `pre`,
-    /// giving ∂L/∂x. The two arrays must have the same shape.
-    pub fn backward(self, pre: ArrayView2<f32>, grad_out: ArrayView2<f32>) -> Array2<f32> {
+    /// giving ∂L/∂x. Errors with [`Error::ShapeMismatch`] unless the two arrays have the same
+    /// shape.
+    pub fn backward(self, pre: ArrayView2<f32>, grad_out: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if pre.dim() != grad_out.dim() {
+            return Err(Error::shape(
+                "Activation::backward",
+                pre.dim(),
+                grad_out.dim(),
+            ));
+        }
         if self == Activation::Identity {
-            return grad_out.to_owned();
+            return Ok(grad_out.to_owned());
         }
         let mut g = grad_out.to_owned();
         Zip::from(&mut g)
             .and(&pre)
             .for_each(|g, &x| *g *= self.derivative(x));
-        g
+        Ok(g)
     }
 
     /// A stable short name, used in saved files ("relu", "gelu", ...).

@@ -29,9 +29,11 @@
 use ndarray::{s, Array2, ArrayView2};
 use rand::Rng;
 
+use super::ensure_finite;
 use super::softmax::softmax_rows_unchecked;
 use super::{Linear, LinearLayer};
-use crate::error::{check_finite, Error, Result};
+use crate::error::{Error, Result};
+use crate::limits;
 
 /// The score given to a hidden (padding or future) key: low enough that its softmax weight
 /// underflows to exactly zero.
@@ -68,7 +70,7 @@ pub(crate) fn check_sequence(
     if x.nrows() == 0 {
         return Err(Error::Empty(format!("{op}: empty input sequence")));
     }
-    check_finite(x.iter(), || format!("{op} input"))?;
+    ensure_finite(&x, || format!("{op} input"))?;
     check_mask(x.nrows(), key_mask, causal)
 }
 
@@ -124,8 +126,9 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
     /// Builds attention whose inner width `heads·head_dim` may differ from the model width, as
     /// left by head pruning: `q`, `k`, `v` must map hidden → heads·head_dim and `o` must map
     /// heads·head_dim → hidden, where hidden is `q`'s input width. Scores are scaled by
-    /// `1/√head_dim`. Errors on a zero `heads` or `head_dim` ([`Error::InvalidParam`]) and on
-    /// projections of other shapes ([`Error::ShapeMismatch`]).
+    /// `1/√head_dim`. Errors on a zero `heads` or `head_dim` ([`Error::InvalidParam`]), on
+    /// `heads·head_dim` overflowing ([`Error::TooLarge`]) and on projections of other shapes
+    /// ([`Error::ShapeMismatch`]).
     pub fn with_head_dim(q: L, k: L, v: L, o: L, heads: usize, head_dim: usize) -> Result<Self> {
         let hidden = q.in_features();
         if heads == 0 {
@@ -140,12 +143,7 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
                 "the head width must be positive, got 0",
             ));
         }
-        let inner = heads.checked_mul(head_dim).ok_or_else(|| {
-            Error::param(
-                "head_dim",
-                format!("{heads} heads of width {head_dim} overflow"),
-            )
-        })?;
+        let inner = limits::product("MultiHeadAttention::with_head_dim", &[heads, head_dim])?;
         let shapes = [
             ("query", &q, inner, hidden),
             ("key", &k, inner, hidden),
@@ -234,37 +232,50 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
     /// attention (padding queries still get an output, computed from the real keys). With
     /// `causal`, query `i` sees only keys `0..=i`. Errors if `x` has the wrong width, is empty
     /// or non-finite, if the mask length differs from the sequence length, or if some query
-    /// would see no key at all (see the module docs).
+    /// would see no key at all (see the module docs); with [`Error::TooLarge`] if the
+    /// (seq × seq) scores would exceed [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS); and with
+    /// [`Error::NonFinite`] if the output is not finite (overflowing scores or projections).
     pub fn forward(
         &self,
         x: ArrayView2<f32>,
         key_mask: Option<&[bool]>,
         causal: bool,
     ) -> Result<Array2<f32>> {
-        check_sequence(
-            "MultiHeadAttention::forward",
-            self.hidden(),
-            x,
-            key_mask,
-            causal,
-        )?;
-        self.forward_unchecked(x, key_mask, causal)
+        const OP: &str = "MultiHeadAttention::forward";
+        check_sequence(OP, self.hidden(), x, key_mask, causal)?;
+        let y = self.forward_unchecked(x, key_mask, causal)?;
+        ensure_finite(&y, || format!("{OP} output"))?;
+        Ok(y)
     }
 
     /// The forward pass without input checks; callers have run them (via `check_mask` too).
-    /// Errors only if a projection does (a compressed layer's own checks).
+    /// Errors if a projection does (its own checks), or with [`Error::TooLarge`] if the scores
+    /// (seq × seq) or the projections (seq × inner) would exceed the element limit.
     pub(crate) fn forward_unchecked(
         &self,
         x: ArrayView2<f32>,
         key_mask: Option<&[bool]>,
         causal: bool,
     ) -> Result<Array2<f32>> {
+        const OP: &str = "MultiHeadAttention scores";
         let seq = x.nrows();
+        limits::elements(OP, &[seq, seq])?;
+        limits::elements(OP, &[seq, self.inner()])?;
         let d = self.head_dim();
         let scale = 1.0 / (d as f32).sqrt();
         let q = self.q.forward(x)?;
         let k = self.k.forward(x)?;
         let v = self.v.forward(x)?;
+        // A projection replaced through `NamedLinears::visit_linears_mut` may have other widths.
+        for (name, p) in [("query", &q), ("key", &k), ("value", &v)] {
+            if p.dim() != (seq, self.inner()) {
+                return Err(Error::ShapeMismatch {
+                    op: "MultiHeadAttention::forward",
+                    expected: format!("{name} projection output {:?}", (seq, self.inner())),
+                    got: format!("{:?}", p.dim()),
+                });
+            }
+        }
         let mut context = Array2::<f32>::zeros((seq, self.inner()));
         for h in 0..self.heads {
             let cols = s![.., h * d..(h + 1) * d];
@@ -274,7 +285,15 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
             let weights = softmax_rows_unchecked(scores.view(), 1.0);
             context.slice_mut(cols).assign(&weights.dot(&v.slice(cols)));
         }
-        self.o.forward(context.view())
+        let y = self.o.forward(context.view())?;
+        if y.dim() != (seq, self.hidden()) {
+            return Err(Error::shape(
+                "MultiHeadAttention::forward output",
+                (seq, self.hidden()),
+                y.dim(),
+            ));
+        }
+        Ok(y)
     }
 
     /// Attention with every projection converted by `f` (called with `"q"`, `"k"`, `"v"`, `"o"`
@@ -297,8 +316,13 @@ impl<L: LinearLayer> MultiHeadAttention<L> {
 impl MultiHeadAttention {
     /// Freshly initialised attention of width `hidden` with `heads` heads (each projection
     /// initialised as [`Linear::init`]).
+    ///
+    /// Errors with [`Error::InvalidParam`] unless `heads` divides a positive `hidden`, and with
+    /// [`Error::TooLarge`] if the four projections exceed the limits of [`crate::limits`] —
+    /// checked before any is allocated.
     pub fn init(hidden: usize, heads: usize, rng: &mut impl Rng) -> Result<Self> {
         check_heads(hidden, heads)?;
+        attention_params(hidden)?;
         let q = Linear::init(hidden, hidden, rng)?;
         let k = Linear::init(hidden, hidden, rng)?;
         let v = Linear::init(hidden, hidden, rng)?;
@@ -315,6 +339,16 @@ impl MultiHeadAttention {
             ("o", &mut self.o),
         ]
     }
+}
+
+/// Parameters of dense attention of width `hidden`: four (hidden × hidden) projections with
+/// biases, or [`Error::TooLarge`] beyond the limits.
+pub(crate) fn attention_params(hidden: usize) -> Result<usize> {
+    const OP: &str = "MultiHeadAttention::init";
+    let one = limits::elements(OP, &[hidden, hidden])?;
+    let one = limits::add_params(OP, one, hidden)?;
+    let two = limits::add_params(OP, one, one)?;
+    limits::add_params(OP, two, two)
 }
 
 /// Checks the mask length and that every query row of a `seq`-long sequence sees a key.

@@ -25,9 +25,10 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
+use super::{ensure_finite, Forward, TransformerBlock};
 use super::{Activation, BlockConfig, LayerNorm, Linear, LinearLayer, NamedLinears, NormPlacement};
-use super::{Forward, TransformerBlock};
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// Everything that defines an [`Encoder`]'s shape and behaviour — its unpruned shape: after
 /// head or FFN-channel pruning a block may have fewer heads (of the same width) and fewer FFN
@@ -60,8 +61,36 @@ pub struct EncoderConfig {
 }
 
 impl EncoderConfig {
-    /// Checks every value, naming the first bad one.
+    /// Checks every value, naming the first bad one: [`Error::InvalidParam`] for a zero size
+    /// or a bad block value ([`BlockConfig::check`]), [`Error::TooLarge`] if a table or the
+    /// whole model ([`EncoderConfig::param_count`]) exceeds the limits of [`crate::limits`].
     pub fn check(&self) -> Result<()> {
+        self.check_values()?;
+        self.param_count().map(|_| ())
+    }
+
+    /// Number of parameters of an unpruned encoder of this configuration (embedding tables,
+    /// LayerNorms and blocks), or [`Error::TooLarge`] if a table exceeds
+    /// [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) or the total exceeds
+    /// [`MAX_PARAMS`](crate::limits::MAX_PARAMS) (or overflows `usize`).
+    pub fn param_count(&self) -> Result<usize> {
+        const OP: &str = "EncoderConfig";
+        let h = self.hidden_size;
+        let block = self.block_config().param_count()?;
+        let blocks = limits::product(OP, &[block, self.num_layers])?;
+        let parts = [
+            limits::elements(OP, &[self.vocab_size, h])?,
+            limits::elements(OP, &[self.max_positions, h])?,
+            limits::elements(OP, &[self.type_vocab_size, h])?,
+            limits::elements(OP, &[2, h])?,
+        ];
+        parts
+            .into_iter()
+            .try_fold(blocks, |acc, n| limits::add_params(OP, acc, n))
+    }
+
+    /// The value checks of [`EncoderConfig::check`] without the size limits.
+    fn check_values(&self) -> Result<()> {
         let positive = [
             ("vocab_size", self.vocab_size),
             ("num_layers", self.num_layers),
@@ -72,7 +101,7 @@ impl EncoderConfig {
                 return Err(Error::param(name, "must be positive, got 0"));
             }
         }
-        self.block_config().check()
+        self.block_config().check_values()
     }
 
     /// The configuration shared by every block.
@@ -135,16 +164,31 @@ pub(crate) struct Embeddings {
 
 impl Encoder {
     /// A freshly initialised encoder: embeddings from N(0, 0.02²) as BERT, blocks as
-    /// [`TransformerBlock::new`], LayerNorms with `γ = 1`, `β = 0`.
+    /// [`TransformerBlock::new`], LayerNorms with `γ = 1`, `β = 0`. Errors as
+    /// [`EncoderConfig::check`]: a size beyond the limits is [`Error::TooLarge`], found before
+    /// anything is allocated.
     pub fn new(config: EncoderConfig, rng: &mut impl Rng) -> Result<Self> {
         config.check()?;
         let normal = Normal::new(0.0f32, 0.02)
             .map_err(|e| Error::param("init", format!("normal distribution: {e}")))?;
         let h = config.hidden_size;
-        let mut table = |rows: usize| Array2::from_shape_fn((rows, h), |_| normal.sample(rng));
-        let word = table(config.vocab_size);
-        let position = table(config.max_positions);
-        let token_type = (config.type_vocab_size > 0).then(|| table(config.type_vocab_size));
+        // Row-major draws, in the order `from_shape_fn` drew them, into fallible allocations
+        // (the sizes are bounded by `config.check()` above).
+        let mut table = |rows: usize| -> Result<Array2<f32>> {
+            const OP: &str = "Encoder::new";
+            let n = limits::elements(OP, &[rows, h])?;
+            let mut v = limits::try_zeroed::<f32>(OP, n)?;
+            v.iter_mut().for_each(|x| *x = normal.sample(rng));
+            Array2::from_shape_vec((rows, h), v)
+                .map_err(|e| Error::shape(OP, (rows, h), e.to_string()))
+        };
+        let word = table(config.vocab_size)?;
+        let position = table(config.max_positions)?;
+        let token_type = if config.type_vocab_size > 0 {
+            Some(table(config.type_vocab_size)?)
+        } else {
+            None
+        };
         let norm = || LayerNorm::identity(h, config.layer_norm_eps);
         let (embedding_norm, final_norm) = match config.placement {
             NormPlacement::PostLn => (Some(norm()?), None),
@@ -166,7 +210,9 @@ impl Encoder {
 
     /// Mean of the hidden states (batch, seq, hidden) over the real tokens of each row
     /// (`attention_mask` non-zero; every token when `None`), giving (batch, hidden). Errors if
-    /// the mask shape differs or a row has no real token.
+    /// the mask shape differs ([`Error::ShapeMismatch`]), the states are empty or a row has no
+    /// real token ([`Error::Empty`]), or a state is not finite ([`Error::NonFinite`]). Sums
+    /// accumulate in f64, so the mean of finite states is finite.
     pub fn mean_pool_states(
         states: ArrayView3<f32>,
         attention_mask: Option<ArrayView2<u8>>,
@@ -175,6 +221,13 @@ impl Encoder {
         if let Some(m) = attention_mask.filter(|m| m.dim() != (batch, seq)) {
             return Err(Error::shape("mean pool mask shape", (batch, seq), m.dim()));
         }
+        if batch == 0 || hidden == 0 {
+            return Err(Error::Empty(format!(
+                "mean pool of states of shape {:?}",
+                states.dim()
+            )));
+        }
+        ensure_finite(&states, || "Encoder::mean_pool_states input".into())?;
         let mut out = Array2::zeros((batch, hidden));
         for (b, mut dest) in out.outer_iter_mut().enumerate() {
             let keep: Vec<usize> = (0..seq)
@@ -183,11 +236,13 @@ impl Encoder {
             if keep.is_empty() {
                 return Err(Error::Empty(format!("row {b} has no real token to pool")));
             }
-            let sum: Array1<f32> = states
-                .index_axis(Axis(0), b)
-                .select(Axis(0), &keep)
-                .sum_axis(Axis(0));
-            dest.assign(&(sum / keep.len() as f32));
+            let mut sum = Array1::<f64>::zeros(hidden);
+            let row = states.index_axis(Axis(0), b);
+            for &i in &keep {
+                sum.zip_mut_with(&row.row(i), |s, &v| *s += f64::from(v));
+            }
+            let count = keep.len() as f64;
+            dest.zip_mut_with(&sum, |d, &s| *d = (s / count) as f32);
         }
         Ok(out)
     }
@@ -394,6 +449,10 @@ impl<L: LinearLayer> Encoder<L> {
     /// `type_vocab_size` (or any token type when the model has none), a mask or type length
     /// that differs from the sequence length, or a mask that leaves a token nothing to attend
     /// to.
+    ///
+    /// A result that is not finite — embeddings that overflow when summed, a block whose output
+    /// overflows, or parameters made non-finite after construction — is [`Error::NonFinite`]
+    /// naming the first part whose output is not finite (`"Encoder blocks.3 output"`).
     pub fn forward(
         &self,
         ids: &[u32],
@@ -401,15 +460,26 @@ impl<L: LinearLayer> Encoder<L> {
         mask: Option<&[bool]>,
     ) -> Result<Array2<f32>> {
         let mut h = self.embed(ids, token_types)?;
+        ensure_finite(&h, || "Encoder embeddings".into())?;
         super::attention::check_mask(ids.len(), mask, self.config.causal)?;
         if let Some(ln) = &self.embedding_norm {
             h = ln.forward_unchecked(h.view());
+            ensure_finite(&h, || "Encoder embedding_norm output".into())?;
         }
-        for block in &self.blocks {
-            h = block.forward_unchecked(h.view(), mask, self.config.causal)?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            h = block
+                .forward_unchecked(h.view(), mask, self.config.causal)
+                .map_err(|e| match e {
+                    Error::NonFinite(what) => {
+                        Error::NonFinite(format!("Encoder blocks.{i}: {what}"))
+                    }
+                    e => e,
+                })?;
+            ensure_finite(&h, || format!("Encoder blocks.{i} output"))?;
         }
         if let Some(ln) = &self.final_norm {
             h = ln.forward_unchecked(h.view());
+            ensure_finite(&h, || "Encoder final_norm output".into())?;
         }
         Ok(h)
     }
@@ -476,7 +546,9 @@ impl<L: LinearLayer> Encoder<L> {
     /// Hidden states (batch, seq, hidden) for a batch of id rows (batch, seq).
     ///
     /// `attention_mask` follows Hugging Face: 1 (any non-zero) for a real token, 0 for padding.
-    /// Each row is run as [`Encoder::forward`] and errors the same way.
+    /// Each row is run as [`Encoder::forward`] and errors the same way; the whole output
+    /// (batch × seq × hidden) is sized against the element limit ([`Error::TooLarge`]) before it
+    /// is allocated.
     pub fn forward_batch(
         &self,
         ids: ArrayView2<u32>,
@@ -498,7 +570,23 @@ impl<L: LinearLayer> Encoder<L> {
         if dim.0 == 0 {
             return Err(Error::Empty("batch of token ids".into()));
         }
-        let mut out = Array3::zeros((dim.0, dim.1, self.config.hidden_size));
+        if dim.1 == 0 {
+            return Err(Error::Empty("token id sequence".into()));
+        }
+        if dim.1 > self.config.max_positions {
+            return Err(Error::param(
+                "ids",
+                format!(
+                    "sequence of {} tokens is longer than max_positions {}",
+                    dim.1, self.config.max_positions
+                ),
+            ));
+        }
+        const OP: &str = "Encoder::forward_batch";
+        let shape = (dim.0, dim.1, self.config.hidden_size);
+        let n = limits::elements(OP, &[shape.0, shape.1, shape.2])?;
+        let mut out = Array3::from_shape_vec(shape, limits::try_zeroed::<f32>(OP, n)?)
+            .map_err(|e| Error::shape(OP, shape, e.to_string()))?;
         for (b, mut dest) in out.outer_iter_mut().enumerate() {
             let ids = ids.row(b).to_vec();
             let types = token_types.map(|t| t.row(b).to_vec());

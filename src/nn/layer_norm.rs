@@ -18,7 +18,9 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 
+use super::ensure_finite;
 use crate::error::{check_finite, Error, Result};
+use crate::limits;
 
 /// Layer normalisation over the last dimension of a (rows, hidden) batch, with a learned scale
 /// `γ` (`weight`) and shift `β` (`bias`).
@@ -77,8 +79,15 @@ impl LayerNorm {
     }
 
     /// A LayerNorm of width `dim` with `γ = 1` and `β = 0`, the standard initialisation.
+    /// Errors as [`LayerNorm::new`], and with [`Error::TooLarge`] if `2·dim` parameters exceed
+    /// the limits of [`crate::limits`] or cannot be allocated.
     pub fn identity(dim: usize, eps: f32) -> Result<Self> {
-        LayerNorm::new(Array1::ones(dim), Array1::zeros(dim), eps)
+        const OP: &str = "LayerNorm::identity";
+        limits::add_params(OP, dim, dim)?;
+        let mut weight = limits::try_zeroed::<f32>(OP, dim)?;
+        weight.fill(1.0);
+        let bias = limits::try_zeroed::<f32>(OP, dim)?;
+        LayerNorm::new(Array1::from(weight), Array1::from(bias), eps)
     }
 
     /// The scale `γ`.
@@ -113,10 +122,16 @@ impl LayerNorm {
         Ok(())
     }
 
-    /// Normalises each row of `x` (rows, hidden), giving the same shape.
+    /// Normalises each row of `x` (rows, hidden), giving the same shape. Errors on a wrong
+    /// width ([`Error::ShapeMismatch`]), a non-finite input, or an output that overflows (a huge
+    /// `γ`) ([`Error::NonFinite`]).
     pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.check_input(&x, "LayerNorm::forward")?;
-        Ok(self.forward_unchecked(x))
+        const OP: &str = "LayerNorm::forward";
+        self.check_input(&x, OP)?;
+        ensure_finite(&x, || format!("{OP} input"))?;
+        let y = self.forward_unchecked(x);
+        ensure_finite(&y, || format!("{OP} output"))?;
+        Ok(y)
     }
 
     /// The forward pass without the width check; callers have checked it.

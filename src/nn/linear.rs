@@ -3,7 +3,9 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::Rng;
 
+use super::ensure_finite;
 use crate::error::{check_finite, Error, Result};
+use crate::limits;
 
 /// A fully connected layer: `y = x·Wᵀ + b` for a batch `x` of shape (batch, in).
 ///
@@ -67,21 +69,35 @@ impl Linear {
 
     /// A new layer with weights drawn from U(−1/√in, 1/√in) and biases from the same range,
     /// PyTorch's default initialisation (He et al. 2015 with a = √5).
+    ///
+    /// Errors with [`Error::InvalidParam`] on a zero size and [`Error::TooLarge`] if the weight
+    /// exceeds [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS), the layer exceeds
+    /// [`MAX_PARAMS`](crate::limits::MAX_PARAMS) or the memory cannot be allocated — checked
+    /// before anything is allocated.
     pub fn init(in_features: usize, out_features: usize, rng: &mut impl Rng) -> Result<Self> {
+        const OP: &str = "Linear::init";
         if in_features == 0 || out_features == 0 {
             return Err(Error::param(
                 "features",
                 format!("layer sizes must be positive, got {in_features} → {out_features}"),
             ));
         }
+        let n = limits::elements(OP, &[out_features, in_features])?;
+        limits::add_params(OP, n, out_features)?;
         let bound = 1.0 / (in_features as f32).sqrt();
-        let weight = Array2::from_shape_fn((out_features, in_features), |_| {
-            rng.random_range(-bound..bound)
-        });
-        let bias = Array1::from_shape_fn(out_features, |_| rng.random_range(-bound..bound));
+        // Row-major weight draws, then the bias: the order `from_shape_fn` drew them in, so
+        // seeded models are unchanged.
+        let mut w = limits::try_zeroed::<f32>(OP, n)?;
+        w.iter_mut()
+            .for_each(|v| *v = rng.random_range(-bound..bound));
+        let mut b = limits::try_zeroed::<f32>(OP, out_features)?;
+        b.iter_mut()
+            .for_each(|v| *v = rng.random_range(-bound..bound));
+        let weight = Array2::from_shape_vec((out_features, in_features), w)
+            .map_err(|e| Error::shape(OP, (out_features, in_features), e.to_string()))?;
         Ok(Linear {
             weight,
-            bias,
+            bias: Array1::from(b),
             mask: None,
         })
     }
@@ -97,7 +113,8 @@ impl Linear {
     }
 
     /// Mutable access to the weight and bias together, for optimizers and compression methods.
-    /// The shapes cannot change through this view.
+    /// The shapes cannot change through this view. The values written are not checked here: a
+    /// NaN or infinity makes the next forward pass return [`Error::NonFinite`].
     pub fn params_mut(&mut self) -> (&mut [f32], &mut [f32]) {
         (
             self.weight
@@ -131,9 +148,19 @@ impl Linear {
     }
 
     /// `y = x·Wᵀ + b` for `x` of shape (batch, in).
+    ///
+    /// Errors with [`Error::ShapeMismatch`] on a wrong width, [`Error::NonFinite`] on a
+    /// non-finite input or if the output overflows (or the parameters were made non-finite
+    /// through [`Linear::params_mut`]), and [`Error::TooLarge`] if the output would exceed
+    /// [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS).
     pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.check_input(&x, "Linear::forward")?;
-        Ok(self.forward_unchecked(x))
+        const OP: &str = "Linear::forward";
+        self.check_input(&x, OP)?;
+        ensure_finite(&x, || format!("{OP} input"))?;
+        limits::elements(OP, &[x.nrows(), self.out_features()])?;
+        let y = self.forward_unchecked(x);
+        ensure_finite(&y, || format!("{OP} output"))?;
+        Ok(y)
     }
 
     /// The forward pass without the width check; callers have checked it.
@@ -191,9 +218,11 @@ impl Linear {
                 weight.dim(),
             ));
         }
-        let mask = self.mask.take();
-        *self = Linear::new(weight, bias)?;
-        self.mask = mask;
+        // Build and check the new layer first, so an error leaves `self` (mask included)
+        // untouched.
+        let fresh = Linear::new(weight, bias)?;
+        self.weight = fresh.weight;
+        self.bias = fresh.bias;
         self.apply_mask();
         Ok(())
     }

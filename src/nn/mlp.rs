@@ -3,8 +3,9 @@
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 
-use super::{Activation, Forward, Linear, LinearGrads, LinearLayer, NamedLinears};
-use crate::error::{check_finite, Error, Result};
+use super::{ensure_finite, Activation, Forward, Linear, LinearGrads, LinearLayer, NamedLinears};
+use crate::error::{Error, Result};
+use crate::limits;
 
 /// A multi-layer perceptron: `layers[i]` followed by `activations[i]`, in order.
 ///
@@ -80,7 +81,9 @@ impl<L: LinearLayer> Mlp<L> {
         &self.layers
     }
 
-    /// Mutable access to the layers; their shapes cannot change through it.
+    /// Mutable access to the layers. A layer replaced through it by one of other widths makes
+    /// the next forward or backward pass fail with [`Error::ShapeMismatch`] (each layer checks
+    /// its input width); parameters made non-finite make it fail with [`Error::NonFinite`].
     pub fn layers_mut(&mut self) -> &mut [L] {
         &mut self.layers
     }
@@ -101,11 +104,15 @@ impl<L: LinearLayer> Mlp<L> {
         if x.ncols() != self.layers[0].in_features() {
             return Err(Error::shape(op, self.layers[0].in_features(), x.ncols()));
         }
-        check_finite(x.iter(), || format!("{op} input"))
+        ensure_finite(x, || format!("{op} input"))
     }
 
     /// The activations after hidden layer `index` (0-based; the model's output for the last),
     /// used for feature distillation and calibration.
+    ///
+    /// Errors with [`Error::InvalidParam`] for an `index` past the last layer, and as
+    /// [`Forward::forward`]: a wrong width or a non-finite input, and [`Error::NonFinite`]
+    /// naming the first layer whose output is not finite (`"Mlp layers.1 output"`).
     pub fn hidden(&self, x: ArrayView2<f32>, index: usize) -> Result<Array2<f32>> {
         if index >= self.layers.len() {
             return Err(Error::param(
@@ -116,13 +123,36 @@ impl<L: LinearLayer> Mlp<L> {
                 ),
             ));
         }
-        self.check_batch(&x, "Mlp::hidden")?;
-        let mut h = x.to_owned();
-        for (layer, act) in self.layers.iter().zip(&self.activations).take(index + 1) {
-            h = layer.forward(h.view())?;
-            act.forward_inplace(&mut h);
+        self.run(x, index, "Mlp::hidden")
+    }
+
+    /// Runs layers `0..=last` on `x`, checking the input, each activation's size and each
+    /// layer's output.
+    fn run(&self, x: ArrayView2<f32>, last: usize, op: &'static str) -> Result<Array2<f32>> {
+        self.check_batch(&x, op)?;
+        let mut h: Option<Array2<f32>> = None;
+        for (i, (layer, act)) in self
+            .layers
+            .iter()
+            .zip(&self.activations)
+            .take(last + 1)
+            .enumerate()
+        {
+            limits::elements(op, &[x.nrows(), layer.out_features()])?;
+            let input = h.as_ref().map_or(x, |a| a.view());
+            let mut y = layer
+                .forward_checked_by_caller(input)
+                .map_err(|e| match e {
+                    Error::NonFinite(what) => Error::NonFinite(format!("Mlp layers.{i}: {what}")),
+                    e => e,
+                })?;
+            // Before the activation: ReLU turns NaN and −∞ into 0. Activations of finite
+            // values are finite, so the next layer's input needs no check of its own.
+            ensure_finite(&y, || format!("Mlp layers.{i} output"))?;
+            act.forward_inplace(&mut y);
+            h = Some(y);
         }
-        Ok(h)
+        h.ok_or_else(|| Error::Empty("Mlp has no layer".into()))
     }
 
     /// A model with every layer converted by `f` (called with the layer's name,
@@ -153,12 +183,31 @@ impl MlpCache {
 impl Mlp {
     /// A freshly initialised MLP with the given layer widths (`sizes[0]` inputs, then one entry
     /// per layer), `hidden` after every layer but the last, and identity after the last.
+    ///
+    /// Errors with [`Error::InvalidParam`] on fewer than two sizes or a zero size, and with
+    /// [`Error::TooLarge`] if a layer exceeds [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) or
+    /// the model exceeds [`MAX_PARAMS`](crate::limits::MAX_PARAMS) — checked for the whole model
+    /// before any layer is allocated.
     pub fn new(sizes: &[usize], hidden: Activation, rng: &mut impl Rng) -> Result<Self> {
+        const OP: &str = "Mlp::new";
         if sizes.len() < 2 {
             return Err(Error::param(
                 "sizes",
                 format!("need an input and at least one layer width, got {sizes:?}"),
             ));
+        }
+        // Size the whole model before allocating any layer.
+        let mut total = 0usize;
+        for w in sizes.windows(2) {
+            if w[0] == 0 || w[1] == 0 {
+                return Err(Error::param(
+                    "sizes",
+                    format!("layer sizes must be positive, got {sizes:?}"),
+                ));
+            }
+            let n = limits::elements(OP, &[w[1], w[0]])?;
+            total = limits::add_params(OP, total, n)?;
+            total = limits::add_params(OP, total, w[1])?;
         }
         let layers = sizes
             .windows(2)
@@ -172,13 +221,40 @@ impl Mlp {
         })
     }
 
-    /// Forward pass that keeps what [`Mlp::backward`] needs.
+    /// Checks that `cache` came from a forward pass of a model of this shape: one input and one
+    /// pre-activation per layer, of one batch size and this model's widths.
+    fn check_cache(&self, cache: &MlpCache) -> Result<()> {
+        const OP: &str = "Mlp::backward cache";
+        let n = self.layers.len();
+        if cache.inputs.len() != n || cache.pre.len() != n {
+            return Err(Error::shape(OP, n, (cache.inputs.len(), cache.pre.len())));
+        }
+        let batch = cache.inputs[0].nrows();
+        for (i, l) in self.layers.iter().enumerate() {
+            let want = [(batch, l.in_features()), (batch, l.out_features())];
+            let got = [cache.inputs[i].dim(), cache.pre[i].dim()];
+            if got != want {
+                return Err(Error::shape(OP, want, got));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward pass that keeps what [`Mlp::backward`] needs. Checks the input as
+    /// [`Forward::forward`] does but not the output: trainers check the loss instead and report
+    /// a divergence there.
     pub fn forward_train(&self, x: ArrayView2<f32>) -> Result<(Array2<f32>, MlpCache)> {
-        self.check_batch(&x, "Mlp::forward_train")?;
+        const OP: &str = "Mlp::forward_train";
+        self.check_batch(&x, OP)?;
+        for l in &self.layers {
+            limits::elements(OP, &[x.nrows(), l.out_features()])?;
+        }
         let mut inputs = Vec::with_capacity(self.layers.len());
         let mut pre = Vec::with_capacity(self.layers.len());
         let mut h = x.to_owned();
         for (layer, act) in self.layers.iter().zip(&self.activations) {
+            // A layer replaced through `layers_mut` may not chain.
+            layer.check_input(&h.view(), OP)?;
             let z = layer.forward_unchecked(h.view());
             let a = act.forward(z.view());
             inputs.push(h);
@@ -189,7 +265,8 @@ impl Mlp {
     }
 
     /// Back-propagates ∂L/∂output through the network, returning one [`LinearGrads`] per layer
-    /// (the input gradient of layer 0 is ∂L/∂x).
+    /// (the input gradient of layer 0 is ∂L/∂x). Errors with [`Error::ShapeMismatch`] if
+    /// `cache` did not come from this model's shape or `grad_out` does not match the output.
     pub fn backward(
         &self,
         cache: &MlpCache,
@@ -208,6 +285,7 @@ impl Mlp {
         hidden_grads: &[(usize, ArrayView2<f32>)],
     ) -> Result<Vec<LinearGrads>> {
         let last = self.layers.len() - 1;
+        self.check_cache(cache)?;
         let want = cache.pre[last].dim();
         if grad_out.dim() != want {
             return Err(Error::shape("Mlp::backward", want, grad_out.dim()));
@@ -236,7 +314,7 @@ impl Mlp {
             for (_, extra) in hidden_grads.iter().filter(|(j, _)| *j == i) {
                 g += extra;
             }
-            let gz = self.activations[i].backward(cache.pre[i].view(), g.view());
+            let gz = self.activations[i].backward(cache.pre[i].view(), g.view())?;
             let lg = self.layers[i].backward(cache.inputs[i].view(), gz.view())?;
             g = lg.input.clone();
             grads.push(lg);
@@ -248,7 +326,7 @@ impl Mlp {
 
 impl<L: LinearLayer> Forward for Mlp<L> {
     fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        self.hidden(x, self.layers.len() - 1)
+        self.run(x, self.layers.len() - 1, "Mlp::forward")
     }
 
     fn in_features(&self) -> usize {

@@ -19,6 +19,7 @@ pub use encoder::{Encoder, EncoderConfig};
 pub use layer_norm::{LayerNorm, LayerNormGrads};
 pub use linear::{Linear, LinearGrads};
 pub use mlp::{Mlp, MlpCache};
+pub(crate) use model::ensure_finite;
 pub use model::{Forward, LinearLayer, NamedLinears};
 pub use softmax::{argmax_rows, log_softmax_rows, softmax_rows};
 pub use transformer::{BlockConfig, NormPlacement, TransformerBlock};

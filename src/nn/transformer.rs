@@ -20,10 +20,12 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::attention::{check_heads, check_sequence};
+use super::ensure_finite;
 use super::{
     Activation, Forward, LayerNorm, Linear, LinearLayer, MultiHeadAttention, NamedLinears,
 };
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// Where a [`TransformerBlock`] puts its LayerNorms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,8 +55,32 @@ pub struct BlockConfig {
 }
 
 impl BlockConfig {
-    /// Checks every value, naming the first bad one.
+    /// Checks every value, naming the first bad one: [`Error::InvalidParam`] for a zero size,
+    /// heads that do not divide `hidden` or a bad `ε`, [`Error::TooLarge`] if the block's
+    /// parameters ([`BlockConfig::param_count`]) exceed the limits of [`crate::limits`].
     pub fn check(&self) -> Result<()> {
+        self.check_values()?;
+        self.param_count().map(|_| ())
+    }
+
+    /// Number of parameters of a block of this configuration (projections, feed-forward layers
+    /// and LayerNorms), or [`Error::TooLarge`] if a tensor exceeds
+    /// [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) or the total exceeds
+    /// [`MAX_PARAMS`](crate::limits::MAX_PARAMS) (or overflows).
+    pub fn param_count(&self) -> Result<usize> {
+        const OP: &str = "BlockConfig";
+        let (h, i) = (self.hidden, self.intermediate);
+        let attn = super::attention::attention_params(h)?;
+        let ffn_in = limits::add_params(OP, limits::elements(OP, &[i, h])?, i)?;
+        let ffn_out = limits::add_params(OP, limits::elements(OP, &[h, i])?, h)?;
+        let norms = limits::elements(OP, &[4, h])?;
+        [ffn_in, ffn_out, norms]
+            .into_iter()
+            .try_fold(attn, |acc, n| limits::add_params(OP, acc, n))
+    }
+
+    /// The value checks of [`BlockConfig::check`] without the size limits.
+    pub(crate) fn check_values(&self) -> Result<()> {
         check_heads(self.hidden, self.heads)?;
         if self.intermediate == 0 {
             return Err(Error::param(
@@ -112,7 +138,8 @@ pub struct TransformerBlock<L = Linear> {
 
 impl TransformerBlock {
     /// A freshly initialised block: projections as [`Linear::init`], LayerNorms with `γ = 1`,
-    /// `β = 0`. Errors name the first invalid value of `config`.
+    /// `β = 0`. Errors name the first invalid value of `config` ([`BlockConfig::check`]: sizes
+    /// beyond the limits are [`Error::TooLarge`], found before anything is allocated).
     pub fn new(config: &BlockConfig, rng: &mut impl Rng) -> Result<Self> {
         config.check()?;
         let attn = MultiHeadAttention::init(config.hidden, config.heads, rng)?;
@@ -238,21 +265,21 @@ impl<L: LinearLayer> TransformerBlock<L> {
     /// Runs the block on one sequence `x` of shape (seq, hidden), giving (seq, hidden).
     ///
     /// `key_mask` and `causal` are passed to [`MultiHeadAttention::forward`]; errors on a wrong
-    /// width, an empty or non-finite input, or a mask that leaves some query without keys.
+    /// width, an empty or non-finite input, or a mask that leaves some query without keys; with
+    /// [`Error::TooLarge`] if the sequence is so long that the attention scores (seq × seq) or
+    /// the feed-forward activations (seq × intermediate) exceed the element limit; and with
+    /// [`Error::NonFinite`] if the output is not finite.
     pub fn forward(
         &self,
         x: ArrayView2<f32>,
         key_mask: Option<&[bool]>,
         causal: bool,
     ) -> Result<Array2<f32>> {
-        check_sequence(
-            "TransformerBlock::forward",
-            self.hidden(),
-            x,
-            key_mask,
-            causal,
-        )?;
-        self.forward_unchecked(x, key_mask, causal)
+        const OP: &str = "TransformerBlock::forward";
+        check_sequence(OP, self.hidden(), x, key_mask, causal)?;
+        let y = self.forward_unchecked(x, key_mask, causal)?;
+        ensure_finite(&y, || format!("{OP} output"))?;
+        Ok(y)
     }
 
     /// The forward pass without input checks; callers have run them. Errors only if a
@@ -286,9 +313,19 @@ impl<L: LinearLayer> TransformerBlock<L> {
 
     /// `act(h·W_inᵀ + b_in)·W_outᵀ + b_out`.
     fn ffn(&self, h: ArrayView2<f32>) -> Result<Array2<f32>> {
+        limits::elements("TransformerBlock ffn", &[h.nrows(), self.intermediate()])?;
         let mut z = self.ffn_in.forward(h)?;
         self.activation.forward_inplace(&mut z);
-        self.ffn_out.forward(z.view())
+        let y = self.ffn_out.forward(z.view())?;
+        // A layer replaced through `NamedLinears::visit_linears_mut` may have other widths.
+        if y.dim() != h.dim() {
+            return Err(Error::shape(
+                "TransformerBlock ffn output",
+                h.dim(),
+                y.dim(),
+            ));
+        }
+        Ok(y)
     }
 
     /// A block with every linear layer converted by `f`, called with its name (`"attn.q"` …

@@ -125,7 +125,7 @@ impl Qat {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let mut step = 0usize;
         for epoch in 0..self.epochs {
-            for batch in shuffled_batches(train.len(), self.batch_size, &mut rng) {
+            for batch in shuffled_batches(train.len(), self.batch_size, &mut rng)? {
                 let x = train.features().select(ndarray::Axis(0), &batch);
                 let labels: Vec<usize> = batch.iter().map(|&i| train.labels()[i]).collect();
                 self.step(
@@ -217,7 +217,7 @@ impl Qat {
         state.begin_step();
         let acts = model.activations().to_vec();
         for i in (0..fake.len()).rev() {
-            let gz = acts[i].backward(pre[i].view(), g.view());
+            let gz = acts[i].backward(pre[i].view(), g.view())?;
             let grads = fake[i].backward(inputs[i].view(), gz.view())?;
             g = grads.input.clone();
             if let Some(mask) = &pass[i] {

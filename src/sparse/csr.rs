@@ -28,21 +28,22 @@ pub struct CsrMatrix {
 pub const MAX_COLS: usize = u16::MAX as usize + 1;
 
 impl CsrMatrix {
-    /// The non-zero entries of a dense matrix. Errors on non-finite values or more than
-    /// [`MAX_COLS`] columns.
+    /// The non-zero entries of a dense matrix. Errors with [`Error::NonFinite`] on non-finite
+    /// values, and with [`Error::TooLarge`] for more than [`MAX_COLS`] columns (the column
+    /// indices are u16) or more non-zeros than u32 row pointers can count.
     pub fn from_dense(w: ArrayView2<f32>) -> Result<Self> {
         check_finite(w.iter(), || "sparse matrix values".into())?;
         let (rows, cols) = w.dim();
         if cols > MAX_COLS {
-            return Err(Error::param(
-                "cols",
+            return Err(Error::too_large(
+                "CsrMatrix::from_dense",
                 format!("CSR with u16 indices holds at most {MAX_COLS} columns, got {cols}"),
             ));
         }
         let nnz = w.iter().filter(|&&v| v != 0.0).count();
         if u32::try_from(nnz).is_err() {
-            return Err(Error::param(
-                "nnz",
+            return Err(Error::too_large(
+                "CsrMatrix::from_dense",
                 format!("{nnz} non-zeros overflow u32 row pointers"),
             ));
         }
@@ -71,6 +72,11 @@ impl CsrMatrix {
     /// Builds a matrix from its parts, validating the structure: `row_ptr` has rows + 1
     /// non-decreasing entries from 0 to nnz, every column index is below `cols` and the indices
     /// strictly increase within a row, values are finite. Used when loading files.
+    ///
+    /// Errors with [`Error::TooLarge`] if the dense shape (rows × cols) exceeds
+    /// [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) or `cols` exceeds [`MAX_COLS`],
+    /// [`Error::Format`] for an inconsistent structure and [`Error::NonFinite`] for a NaN or
+    /// infinite value.
     pub fn from_parts(
         rows: usize,
         cols: usize,
@@ -79,8 +85,12 @@ impl CsrMatrix {
         values: Vec<f32>,
     ) -> Result<Self> {
         let bad = |why: String| Err(Error::Format(format!("invalid CSR structure: {why}")));
+        crate::limits::elements("CsrMatrix::from_parts", &[rows, cols])?;
         if cols > MAX_COLS {
-            return bad(format!("{cols} columns exceed {MAX_COLS}"));
+            return Err(Error::too_large(
+                "CsrMatrix::from_parts",
+                format!("{cols} columns exceed the {MAX_COLS} u16 indices can address"),
+            ));
         }
         if rows.checked_add(1) != Some(row_ptr.len()) {
             return bad(format!("{} row pointers for {rows} rows", row_ptr.len()));
@@ -119,15 +129,36 @@ impl CsrMatrix {
         })
     }
 
-    /// The dense matrix (for tests and inspection; inference never calls it).
+    /// The dense matrix (for tests and inspection; inference never calls it). The shape is
+    /// bounded by [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) at construction;
+    /// [`SparseLinear::to_linear`](super::SparseLinear::to_linear) allocates fallibly instead.
     pub fn to_dense(&self) -> Array2<f32> {
         let mut w = Array2::zeros((self.rows, self.cols));
+        self.scatter_into(&mut w);
+        w
+    }
+
+    /// [`CsrMatrix::to_dense`] with a fallible allocation: [`Error::TooLarge`] if the memory
+    /// cannot be had.
+    pub(crate) fn try_to_dense(&self) -> Result<Array2<f32>> {
+        const OP: &str = "CsrMatrix::to_dense";
+        let n = crate::limits::elements(OP, &[self.rows, self.cols])?;
+        let mut w = Array2::from_shape_vec(
+            (self.rows, self.cols),
+            crate::limits::try_zeroed::<f32>(OP, n)?,
+        )
+        .map_err(|e| Error::shape(OP, (self.rows, self.cols), e.to_string()))?;
+        self.scatter_into(&mut w);
+        Ok(w)
+    }
+
+    /// Writes the stored entries into a zeroed (rows × cols) matrix.
+    fn scatter_into(&self, w: &mut Array2<f32>) {
         for r in 0..self.rows {
             for k in self.row_ptr[r] as usize..self.row_ptr[r + 1] as usize {
                 w[[r, usize::from(self.col_idx[k])]] = self.values[k];
             }
         }
-        w
     }
 
     /// Number of rows.
@@ -147,7 +178,7 @@ impl CsrMatrix {
 
     /// Fraction of entries not stored.
     pub fn sparsity(&self) -> f32 {
-        1.0 - self.nnz() as f32 / (self.rows * self.cols).max(1) as f32
+        1.0 - self.nnz() as f32 / self.rows.saturating_mul(self.cols).max(1) as f32
     }
 
     /// Exact bytes of the three arrays.

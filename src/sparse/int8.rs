@@ -5,8 +5,8 @@ use ndarray::{Array1, Array2, ArrayView2};
 
 use super::kernel::{csr_i8_matmul_t, csr_i8_matvec};
 use super::CsrMatrix;
-use crate::error::{Error, Result};
-use crate::nn::{Linear, LinearLayer};
+use crate::error::{check_finite, Error, Result};
+use crate::nn::{ensure_finite, Linear, LinearLayer};
 use crate::quant::{choose_params, code_range, quantize, Granularity, IntScheme};
 
 /// `y = x·Wᵀ + b` with `W` sparse and its non-zeros quantized to int8, symmetric per output
@@ -27,9 +27,11 @@ pub struct SparseInt8Linear {
 
 impl SparseInt8Linear {
     /// Quantizes the non-zeros of a (pruned) dense layer. A row whose weights are all zero
-    /// stores nothing and gets scale 1.
+    /// stores nothing and gets scale 1. Errors as [`CsrMatrix::from_dense`], and with
+    /// [`Error::NonFinite`] for a non-finite bias (possible after [`Linear::params_mut`]).
     pub fn from_linear(layer: &Linear) -> Result<Self> {
         let csr = CsrMatrix::from_dense(layer.weight())?;
+        check_finite(layer.bias().iter(), || "SparseInt8Linear bias".into())?;
         let scheme = IntScheme {
             bits: 8,
             symmetric: true,
@@ -74,15 +76,14 @@ impl SparseInt8Linear {
     }
 }
 
-impl LinearLayer for SparseInt8Linear {
-    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+impl SparseInt8Linear {
+    /// The product after the width and size checks, without the finiteness passes.
+    fn compute(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        const OP: &str = "SparseInt8Linear::forward";
         if x.ncols() != self.cols {
-            return Err(Error::shape(
-                "SparseInt8Linear::forward",
-                self.cols,
-                x.ncols(),
-            ));
+            return Err(Error::shape(OP, self.cols, x.ncols()));
         }
+        crate::limits::elements(OP, &[x.nrows(), self.rows])?;
         let bias = self.bias.as_slice().unwrap_or(&[]);
         let mut y = Array2::zeros((x.nrows(), self.rows));
         if x.nrows() == 1 {
@@ -99,6 +100,23 @@ impl LinearLayer for SparseInt8Linear {
             }
         }
         Ok(y)
+    }
+}
+
+impl LinearLayer for SparseInt8Linear {
+    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        const OP: &str = "SparseInt8Linear::forward";
+        if x.ncols() != self.in_features() {
+            return Err(Error::shape(OP, self.in_features(), x.ncols()));
+        }
+        ensure_finite(&x, || format!("{OP} input"))?;
+        let y = self.compute(x)?;
+        ensure_finite(&y, || format!("{OP} output"))?;
+        Ok(y)
+    }
+
+    fn forward_checked_by_caller(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.compute(x)
     }
 
     fn in_features(&self) -> usize {

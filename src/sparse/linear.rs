@@ -7,7 +7,7 @@ use super::CsrMatrix;
 use crate::error::{check_finite, Error, Result};
 use crate::kernels::sparse_packed::{has_packed_kernel, PackedSparse};
 use crate::kernels::Isa;
-use crate::nn::{Linear, LinearLayer};
+use crate::nn::{ensure_finite, Linear, LinearLayer};
 
 /// `y = x·Wᵀ + b` with `W` stored sparse (CSR) and `b` dense. Built from a pruned [`Linear`];
 /// only the non-zero weights are stored and touched.
@@ -46,8 +46,18 @@ impl SparseLinear {
         )
     }
 
-    /// A layer from CSR weights and a bias of length `weights.rows()`.
+    /// A layer from CSR weights and a bias of length `weights.rows()`. Errors with
+    /// [`Error::Empty`] for a matrix without rows or columns, [`Error::ShapeMismatch`] for a bias
+    /// of another length and [`Error::NonFinite`] for a non-finite bias (the matrix checked its
+    /// own values).
     pub fn new(weights: CsrMatrix, bias: Array1<f32>) -> Result<Self> {
+        if weights.rows() == 0 || weights.cols() == 0 {
+            return Err(Error::Empty(format!(
+                "SparseLinear weights of shape ({}, {})",
+                weights.rows(),
+                weights.cols()
+            )));
+        }
         if bias.len() != weights.rows() {
             return Err(Error::shape(
                 "SparseLinear::new bias",
@@ -92,16 +102,19 @@ impl SparseLinear {
 
     /// The equivalent dense layer.
     pub fn to_linear(&self) -> Result<Linear> {
-        Linear::new(self.weights.to_dense(), self.bias.clone())
+        Linear::new(self.weights.try_to_dense()?, self.bias.clone())
     }
 }
 
-impl LinearLayer for SparseLinear {
-    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+impl SparseLinear {
+    /// The product after the width and size checks, without the finiteness passes.
+    fn compute(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        const OP: &str = "SparseLinear::forward";
         let (rows, cols) = (self.weights.rows(), self.weights.cols());
         if x.ncols() != cols {
-            return Err(Error::shape("SparseLinear::forward", cols, x.ncols()));
+            return Err(Error::shape(OP, cols, x.ncols()));
         }
+        crate::limits::elements(OP, &[x.nrows(), rows])?;
         let w = &self.weights;
         let bias = self.bias.as_slice().unwrap_or(&[]);
         let mut y = Array2::zeros((x.nrows(), rows));
@@ -128,6 +141,23 @@ impl LinearLayer for SparseLinear {
             }
         }
         Ok(y)
+    }
+}
+
+impl LinearLayer for SparseLinear {
+    fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        const OP: &str = "SparseLinear::forward";
+        if x.ncols() != self.in_features() {
+            return Err(Error::shape(OP, self.in_features(), x.ncols()));
+        }
+        ensure_finite(&x, || format!("{OP} input"))?;
+        let y = self.compute(x)?;
+        ensure_finite(&y, || format!("{OP} output"))?;
+        Ok(y)
+    }
+
+    fn forward_checked_by_caller(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.compute(x)
     }
 
     fn in_features(&self) -> usize {

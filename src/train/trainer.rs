@@ -263,7 +263,7 @@ impl Trainer {
         let mut best: Option<(f32, usize, Mlp)> = None;
         let mut step = 0;
         for epoch in 0..self.epochs {
-            let batches = shuffled_batches(x.nrows(), self.batch_size, &mut rng);
+            let batches = shuffled_batches(x.nrows(), self.batch_size, &mut rng)?;
             let mut total = 0.0f32;
             for idx in &batches {
                 let xb = x.select(Axis(0), idx);
