@@ -36,6 +36,10 @@ pub enum Error {
     /// A tensor a model needs is absent from a file.
     #[error("missing tensor `{0}`")]
     MissingTensor(String),
+    /// A file holds a tensor its model does not use (a file written by `shrink` holds exactly
+    /// the tensors its model needs; see [`crate::io`] for the Hugging Face exceptions).
+    #[error("unexpected tensor `{0}`")]
+    UnexpectedTensor(String),
     /// A file or metadata block that cannot be parsed.
     #[error("malformed file: {0}")]
     Format(String),

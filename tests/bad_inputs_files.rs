@@ -118,6 +118,15 @@ fn assert_format_naming<T>(case: &str, r: shrink::Result<T>, what: &str) {
     }
 }
 
+/// Asserts an `Error::UnexpectedTensor` carrying exactly the tensor's name.
+fn assert_unexpected<T>(case: &str, r: shrink::Result<T>, name: &str) {
+    match r {
+        Err(Error::UnexpectedTensor(n)) => assert_eq!(n, name, "{case}"),
+        Err(e) => panic!("{case}: expected UnexpectedTensor({name}), got {e:?}"),
+        Ok(_) => panic!("{case}: expected UnexpectedTensor({name}), got Ok"),
+    }
+}
+
 const HUGE: u64 = 1 << 40;
 
 // ---- dense MLP ----------------------------------------------------------------------------
@@ -133,7 +142,7 @@ fn dense() -> Vec<u8> {
 fn dense_mlp_files() {
     let ok = dense();
     let load = Mlp::from_safetensors;
-    assert_format_naming(
+    assert_unexpected(
         "mlp: unexpected tensor",
         load(&add_f32(&ok, "layers.2.weight")),
         "layers.2.weight",
@@ -202,7 +211,7 @@ fn sparse() -> Vec<u8> {
 fn sparse_mlp_files() {
     let ok = sparse();
     let load = Mlp::<SparseLinear>::from_sparse_safetensors;
-    assert_format_naming(
+    assert_unexpected(
         "sparse: unexpected tensor",
         load(&add_f32(&ok, "layers.0.weight")),
         "layers.0.weight",
@@ -319,7 +328,7 @@ fn quantized_mlp_files() {
         load(&add(&ok, "layers.2.zeros", Dtype::I8, vec![4], vec![0; 4])),
         "layers.2.zeros",
     );
-    assert_format_naming(
+    assert_unexpected(
         "quant mlp: unexpected tensor",
         load(&add_f32(&ok, "layers.1.extra")),
         "layers.1.extra",
@@ -416,7 +425,7 @@ fn narrowed() -> Encoder {
 fn encoder_cases(what: &str, ok: &[u8]) {
     let load = Encoder::from_safetensors;
     let case = |c: &str| format!("{what}: {c}");
-    assert_format_naming(
+    assert_unexpected(
         &case("unexpected tensor"),
         load(&add_f32(ok, "blocks.0.attn.extra.bias")),
         "blocks.0.attn.extra.bias",
@@ -559,7 +568,7 @@ fn quantized_encoder_files() {
             })),
             "blocks.7.attn.q",
         );
-        assert_format_naming(
+        assert_unexpected(
             &case("unexpected tensor"),
             load(&add_f32(&ok, "blocks.1.attn.q.weight_orig")),
             "blocks.1.attn.q.weight_orig",
@@ -660,17 +669,17 @@ fn hugging_face_bert_files() {
         bert_with(&ok, |c| c["type_vocab_size"] = json!(0)),
         "embeddings.token_type_embeddings.weight",
     );
-    assert_format_naming(
+    assert_unexpected(
         "bert: unknown extra tensor",
         bert_with(&add_f32(&ok, "encoder.rel_bias"), |_| {}),
         "encoder.rel_bias",
     );
-    assert_format_naming(
+    assert_unexpected(
         "bert: a head not on the documented list",
         bert_with(&add_f32(&ok, "lm_head.bias"), |_| {}),
         "lm_head.bias",
     );
-    assert_format_naming(
+    assert_unexpected(
         "bert: LayerNorm stored as both weight and gamma",
         bert_with(
             &add(

@@ -193,8 +193,8 @@ impl Encoder {
     /// first absent tensor, [`Error::ShapeMismatch`] for a tensor of the wrong shape,
     /// [`Error::NonFinite`] for NaN or infinite weights, and [`Error::Format`] naming the
     /// offending tensor for a value beyond [`crate::io::MAX_MAGNITUDE`], a layer beyond
-    /// `num_hidden_layers`, a token-type table with `type_vocab_size = 0`, or any other tensor
-    /// the encoder does not use.
+    /// `num_hidden_layers` or a token-type table with `type_vocab_size = 0`, and
+    /// [`Error::UnexpectedTensor`] naming any other tensor the encoder does not use.
     ///
     /// Lenient only where real checkpoints need it: parameter names with or without a leading
     /// `bert.` (one or the other, not both), LayerNorm parameters named `weight`/`bias` or
@@ -231,7 +231,7 @@ impl Encoder {
                 .collect()
         };
         let encoder = load_encoder(config, &Names::new(&reader, &candidates))?;
-        reader.reject_unread("BERT", unused_hf_tensor)?;
+        reader.reject_unread(unused_hf_tensor)?;
         Ok(encoder)
     }
 

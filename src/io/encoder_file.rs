@@ -394,7 +394,7 @@ impl Encoder {
             config.blocks.as_deref(),
             &Names::new(&r, &same),
         )?;
-        r.reject_unread("encoder", |_| false)?;
+        r.reject_unread(|_| false)?;
         Ok(encoder)
     }
 

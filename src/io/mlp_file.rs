@@ -72,7 +72,7 @@ impl Mlp {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        r.reject_unread("mlp", |_| false)?;
+        r.reject_unread(|_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
 

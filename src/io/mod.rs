@@ -17,10 +17,11 @@
 //! - **Tensors**: a tensor the model needs and the file lacks is
 //!   [`Error::MissingTensor`](crate::Error::MissingTensor) naming it; one of the wrong shape is
 //!   [`Error::ShapeMismatch`](crate::Error::ShapeMismatch); a tensor the model does not use is
-//!   [`Error::Format`](crate::Error::Format) naming it (a file written by `shrink` holds exactly
-//!   the tensors its model needs). Hugging Face checkpoints are the one lenient case: they may
-//!   carry the tensors listed in [`Encoder::from_hf_bert`](crate::nn::Encoder::from_hf_bert)
-//!   (pooler, position-id buffers, pre-training and task heads), and nothing else.
+//!   [`Error::UnexpectedTensor`](crate::Error::UnexpectedTensor) naming it (a file written by
+//!   `shrink` holds exactly the tensors its model needs). Hugging Face checkpoints are the one
+//!   lenient case: they may carry the tensors listed in
+//!   [`Encoder::from_hf_bert`](crate::nn::Encoder::from_hf_bert) (pooler, position-id buffers,
+//!   pre-training and task heads), and nothing else.
 //! - **Consistency** ([`Error::Format`](crate::Error::Format)): a quantized layer marked
 //!   symmetric must not store zero points; an encoder with `type_vocab_size = 0` must not store a
 //!   token-type table; a Hugging Face checkpoint must not hold more layers than its

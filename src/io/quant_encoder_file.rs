@@ -91,7 +91,7 @@ impl Encoder<QuantLinear> {
                  its layers"
             )));
         }
-        r.reject_unread("quantized encoder", |_| false)?;
+        r.reject_unread(|_| false)?;
         Ok(encoder)
     }
 

@@ -17,8 +17,9 @@
 //! bit-for-bit the saved one. Before any tensor is read, the sizes are bounded by the crate's
 //! limits and by the file's length (4 bits per int4 weight, 8 per int8, 16 per float weight
 //! and bias). The file must hold exactly the tensors its layers need: zero points stored for a
-//! layer marked symmetric (or a float layer), or any other extra tensor, are
-//! [`Error::Format`](crate::Error::Format) naming the tensor.
+//! layer marked symmetric (or a float layer) are [`Error::Format`](crate::Error::Format)
+//! naming the tensor, and any other extra tensor is
+//! [`Error::UnexpectedTensor`](crate::Error::UnexpectedTensor).
 
 use std::path::Path;
 
@@ -401,7 +402,7 @@ impl Mlp<QuantLinear> {
             .enumerate()
             .map(|(i, (meta, act))| read_layer(&r, &format!("layers.{i}"), shape(i), meta, act))
             .collect::<Result<Vec<_>>>()?;
-        r.reject_unread("quantized mlp", |_| false)?;
+        r.reject_unread(|_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
 

@@ -122,7 +122,7 @@ impl Mlp<SparseLinear> {
             let bias: Array1<f32> = r.vector(&format!("layers.{i}.bias"), rows)?;
             layers.push(SparseLinear::new(csr, bias)?);
         }
-        r.reject_unread("sparse mlp", |_| false)?;
+        r.reject_unread(|_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
 

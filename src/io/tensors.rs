@@ -134,18 +134,16 @@ impl<'a> TensorReader<'a> {
         names
     }
 
-    /// [`Error::Format`] naming the first tensor (in sorted order) that no read has taken and
+    /// [`Error::UnexpectedTensor`] naming the first tensor (in sorted order) that no read has taken and
     /// that `allowed` does not accept: a file must hold exactly the tensors its model uses.
-    pub(crate) fn reject_unread(&self, what: &str, allowed: impl Fn(&str) -> bool) -> Result<()> {
+    pub(crate) fn reject_unread(&self, allowed: impl Fn(&str) -> bool) -> Result<()> {
         let read = self.read.borrow();
         match self
             .names()
             .into_iter()
             .find(|n| !read.contains(n) && !allowed(n))
         {
-            Some(n) => Err(Error::Format(format!(
-                "{what} file holds an unexpected tensor `{n}`"
-            ))),
+            Some(n) => Err(Error::UnexpectedTensor(n.to_string())),
             None => Ok(()),
         }
     }
