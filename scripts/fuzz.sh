@@ -14,6 +14,7 @@
 #   FUZZ_KEEP_GOING=1      keep fuzzing after a crash (libFuzzer fork mode), to collect
 #                          several distinct crashes in one run
 #   FUZZ_SANITIZER=none    build without AddressSanitizer (faster; default: address)
+#   FUZZ_SEED=N            libFuzzer's random seed (default: from the clock); CI fixes it
 #   SHRINK_FUZZ_HUGE_DIMS=0       the kernels target decodes only small dimensions
 #   SHRINK_FUZZ_ALLOW_NONFINITE=1 the loader targets accept Ok with NaN/Inf outputs
 #                                 (both: see fuzz/fuzz_targets/common.rs; for looking past
@@ -45,8 +46,11 @@ for t in "${targets[@]}"; do
 done
 
 extra=()
+if [ -n "${FUZZ_SEED:-}" ]; then
+  extra+=(-seed="$FUZZ_SEED")
+fi
 if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then
-  extra=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+  extra+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 fi
 
 failed=()

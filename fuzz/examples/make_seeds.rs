@@ -16,13 +16,19 @@ use shrink::quant::{ActivationMode, Calibration, Granularity, Ptq, QuantScheme, 
 use shrink::sparse::SparseLinear;
 
 fn dir(target: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
     fs::create_dir_all(&d).unwrap();
     d
 }
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
-    assert!(bytes.len() < 100_000, "{target}/{name} is {} bytes", bytes.len());
+    assert!(
+        bytes.len() < 100_000,
+        "{target}/{name} is {} bytes",
+        bytes.len()
+    );
     fs::write(dir(target).join(name), bytes).unwrap();
     println!("{target}/{name}: {} bytes", bytes.len());
 }
@@ -109,7 +115,11 @@ fn encoders() {
         &mut rng,
     )
     .unwrap();
-    write("load_encoder", "pre_ln_causal", &pre.to_safetensors().unwrap());
+    write(
+        "load_encoder",
+        "pre_ln_causal",
+        &pre.to_safetensors().unwrap(),
+    );
     let ptq = Ptq::new(QuantScheme::int8(Granularity::PerChannel)).layer_scheme(
         "blocks.*.ffn.*",
         QuantScheme::int4(Granularity::PerGroup(8)),
@@ -122,7 +132,9 @@ fn encoders() {
             .to_quantized_safetensors()
             .unwrap(),
     );
-    let f16 = Ptq::new(QuantScheme::f16()).quantize_encoder(&pre, None).unwrap();
+    let f16 = Ptq::new(QuantScheme::f16())
+        .quantize_encoder(&pre, None)
+        .unwrap();
     write(
         "load_encoder",
         "quant_f16",

@@ -146,9 +146,17 @@ fn check_quant_lens(batch: usize, layout: GroupLayout, x: usize, w: Option<usize
     let (rows, cols) = (layout.rows, layout.cols);
     assert_eq!(batch.checked_mul(cols), Some(x), "Ok with a wrong x length");
     if let Some(w) = w {
-        assert_eq!(rows.checked_mul(cols), Some(w), "Ok with a wrong weight length");
+        assert_eq!(
+            rows.checked_mul(cols),
+            Some(w),
+            "Ok with a wrong weight length"
+        );
     }
-    assert_eq!(batch.checked_mul(rows), Some(out), "Ok with a wrong out length");
+    assert_eq!(
+        batch.checked_mul(rows),
+        Some(out),
+        "Ok with a wrong out length"
+    );
 }
 
 fn finite(v: &[f32]) -> bool {
@@ -266,9 +274,21 @@ fn gemm_float(inp: &mut Input, kind: u8) {
         }
     };
     if let Some(want) = scalar {
-        assert_eq!(batch.checked_mul(rows), Some(want.len()), "Ok with a wrong out length");
-        assert_eq!(batch.checked_mul(cols), Some(x.len()), "Ok with a wrong x length");
-        assert_eq!(rows.checked_mul(cols), Some(w.len()), "Ok with a wrong w length");
+        assert_eq!(
+            batch.checked_mul(rows),
+            Some(want.len()),
+            "Ok with a wrong out length"
+        );
+        assert_eq!(
+            batch.checked_mul(cols),
+            Some(x.len()),
+            "Ok with a wrong x length"
+        );
+        assert_eq!(
+            rows.checked_mul(cols),
+            Some(w.len()),
+            "Ok with a wrong w length"
+        );
         if finite(&x) && finite(&w32) {
             let bound = abs_gemm(&x, &w32, batch, rows, cols);
             for (isa, got) in &others {
@@ -288,13 +308,23 @@ fn dots(inp: &mut Input) {
     let b: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
     let results = [
         (float::dot_f32(&x, &w), w.clone()),
-        (float::dot_f16(&x, &h), h.iter().map(|v| v.to_f32()).collect()),
-        (float::dot_bf16(&x, &b), b.iter().map(|v| v.to_f32()).collect()),
+        (
+            float::dot_f16(&x, &h),
+            h.iter().map(|v| v.to_f32()).collect(),
+        ),
+        (
+            float::dot_bf16(&x, &b),
+            b.iter().map(|v| v.to_f32()).collect(),
+        ),
     ];
     for (r, w32) in results {
         assert_eq!(r.is_ok(), x.len() == w.len(), "dot Ok/Err: {r:?}");
         if let (Ok(got), true) = (r, finite(&x) && finite(&w32)) {
-            let want: f64 = x.iter().zip(&w32).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+            let want: f64 = x
+                .iter()
+                .zip(&w32)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
             let bound: f64 = x
                 .iter()
                 .zip(&w32)
@@ -312,7 +342,11 @@ fn dots(inp: &mut Input) {
     let c = inp.i8s(nw);
     match int8::dot_i8(&a, &c) {
         Ok(v) => {
-            let want: i64 = a.iter().zip(&c).map(|(&p, &q)| i64::from(p) * i64::from(q)).sum();
+            let want: i64 = a
+                .iter()
+                .zip(&c)
+                .map(|(&p, &q)| i64::from(p) * i64::from(q))
+                .sum();
             assert_eq!(i64::from(v), want, "dot_i8");
         }
         Err(_) => assert!(a.len() != c.len() || a.len() >= int8::MAX_I8_DOT_LEN),
@@ -334,7 +368,11 @@ fn gemm_i8(inp: &mut Input) {
     if let Some(want) = scalar {
         assert_eq!(m.checked_mul(k), Some(a.len()), "Ok with a wrong a length");
         assert_eq!(n.checked_mul(k), Some(b.len()), "Ok with a wrong b length");
-        assert_eq!(m.checked_mul(n), Some(want.len()), "Ok with a wrong out length");
+        assert_eq!(
+            m.checked_mul(n),
+            Some(want.len()),
+            "Ok with a wrong out length"
+        );
         for i in 0..m {
             for j in 0..n {
                 let exact: i64 = (0..k)
@@ -364,7 +402,11 @@ fn abs_quant(
         for r in 0..rows {
             out[i * rows + r] = (0..cols)
                 .map(|c| {
-                    let si = if layout.per_tensor { 0 } else { r * gpr + c / group };
+                    let si = if layout.per_tensor {
+                        0
+                    } else {
+                        r * gpr + c / group
+                    };
                     f64::from(x[i * cols + c]).abs()
                         * scale(si).abs()
                         * code_minus_zero(r, c, si).abs()
@@ -397,11 +439,18 @@ fn gemm_q8(inp: &mut Input) {
     if let Some(want) = scalar {
         check_quant_lens(batch, layout, x.len(), Some(w.len()), want.len());
         assert_eq!(scales.len(), n_scales, "Ok with a wrong scales length");
-        assert!(zeros.is_empty() || zeros.len() == n_scales, "Ok with wrong zeros");
+        assert!(
+            zeros.is_empty() || zeros.len() == n_scales,
+            "Ok with wrong zeros"
+        );
         if finite(&x) && finite(&scales) {
-            let bound = abs_quant(&x, batch, layout, |s| f64::from(scales[s]), |r, c, s| {
-                f64::from(w[r * cols + c]) - zeros.get(s).map_or(0.0, |&z| f64::from(z))
-            });
+            let bound = abs_quant(
+                &x,
+                batch,
+                layout,
+                |s| f64::from(scales[s]),
+                |r, c, s| f64::from(w[r * cols + c]) - zeros.get(s).map_or(0.0, |&z| f64::from(z)),
+            );
             for (isa, got) in &others {
                 close("gemm_q8_f32", *isa, got, &want, &bound);
             }
@@ -444,7 +493,10 @@ fn gemm_q4(inp: &mut Input, w4a8_path: bool) {
         );
         check_quant_lens(batch, layout, x.len(), None, want.len());
         assert_eq!(scales.len(), n_scales, "Ok with a wrong scales length");
-        assert!(zeros.is_empty() || zeros.len() == n_scales, "Ok with wrong zeros");
+        assert!(
+            zeros.is_empty() || zeros.len() == n_scales,
+            "Ok with wrong zeros"
+        );
         let s32: Vec<f32> = scales.iter().map(|s| s.to_f32()).collect();
         if finite(&x) && finite(&s32) {
             let stride = int4::packed_row_bytes(cols);
@@ -458,17 +510,29 @@ fn gemm_q4(inp: &mut Input, w4a8_path: bool) {
             };
             // W4A8 runs on x quantized per 32 columns: bound with those values.
             let xq = if w4a8_path {
-                w4a8::quantize_blocks(&x).expect("W4A8 ran on x").dequantize()
+                w4a8::quantize_blocks(&x)
+                    .expect("W4A8 ran on x")
+                    .dequantize()
             } else {
                 x.clone()
             };
-            let bound = abs_quant(&xq, batch, layout, |s| f64::from(s32[s]), |r, c, s| {
-                f64::from(code(r, c))
-                    - f64::from(zeros.get(s).copied().unwrap_or(int4::SYMMETRIC_ZERO))
-            });
+            let bound = abs_quant(
+                &xq,
+                batch,
+                layout,
+                |s| f64::from(s32[s]),
+                |r, c, s| {
+                    f64::from(code(r, c))
+                        - f64::from(zeros.get(s).copied().unwrap_or(int4::SYMMETRIC_ZERO))
+                },
+            );
             for (isa, got) in &others {
                 close(
-                    if w4a8_path { "gemv_q4_i8" } else { "gemm_q4_f32" },
+                    if w4a8_path {
+                        "gemv_q4_i8"
+                    } else {
+                        "gemm_q4_f32"
+                    },
                     *isa,
                     got,
                     &want,
@@ -509,7 +573,11 @@ fn quantizers(inp: &mut Input) {
     let _ = quantize::quantize_i8(&x, scale, zero, &mut o);
     if let Some(want) = scalar {
         for (k, (&q, &v)) in want.iter().zip(&x).enumerate() {
-            assert_eq!(q, quantize::quantize_one(v, scale, zero), "quantize_i8 code {k}");
+            assert_eq!(
+                q,
+                quantize::quantize_one(v, scale, zero),
+                "quantize_i8 code {k}"
+            );
         }
         if finite(&x) {
             for (isa, got) in others {
@@ -552,10 +620,18 @@ fn csr(inp: &mut Input, rows: usize, cols: usize) -> (Vec<u32>, Vec<u16>) {
         if i > 0 {
             acc += u32::from(inp.byte() % 5);
         }
-        row_ptr.push(if mode >= 0xF0 { u32::from(inp.byte()) } else { acc });
+        row_ptr.push(if mode >= 0xF0 {
+            u32::from(inp.byte())
+        } else {
+            acc
+        });
     }
     let nnz = row_ptr.last().copied().unwrap_or(0) as usize;
-    let nc = if mode & 0x0F == 0x0F { usize::from(inp.byte() % 32) } else { nnz };
+    let nc = if mode & 0x0F == 0x0F {
+        usize::from(inp.byte() % 32)
+    } else {
+        nnz
+    };
     let col_idx = (0..nc)
         .map(|_| {
             let c = u16::from_le_bytes([inp.byte(), inp.byte()]);
@@ -582,7 +658,8 @@ fn sparse_products(inp: &mut Input) {
         let mut b = vec![0.0f64; row_ptr.len().checked_sub(1)?];
         for (r, br) in b.iter_mut().enumerate() {
             for k in row_ptr[r] as usize..row_ptr[r + 1] as usize {
-                *br += f64::from(*values.get(k)?).abs() * f64::from(*x.get(usize::from(col_idx[k]))?).abs();
+                *br += f64::from(*values.get(k)?).abs()
+                    * f64::from(*x.get(usize::from(col_idx[k]))?).abs();
             }
         }
         Some(b)
@@ -652,7 +729,9 @@ fn packing(inp: &mut Input) {
                 }
             }
         }
-        Err(_) => assert!(Some(codes.len()) != rows.checked_mul(cols) || codes.iter().any(|&c| c > 15)),
+        Err(_) => {
+            assert!(Some(codes.len()) != rows.checked_mul(cols) || codes.iter().any(|&c| c > 15))
+        }
     }
 }
 

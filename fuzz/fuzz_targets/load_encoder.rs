@@ -28,7 +28,10 @@ fn check<L: LinearLayer>(enc: &Encoder<L>) {
     let mask: Vec<bool> = (0..seq).map(|i| i != 1).collect();
     finite(enc.forward(&ids, Some(&types), Some(&mask)));
     if let Ok(bad) = u32::try_from(c.vocab_size) {
-        assert!(enc.forward(&[bad], None, None).is_err(), "id out of range ran");
+        assert!(
+            enc.forward(&[bad], None, None).is_err(),
+            "id out of range ran"
+        );
     }
     assert!(enc.forward(&[], None, None).is_err(), "empty sequence ran");
 }

@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
     let parsed = EncoderConfig::from_hf_bert_json(&config);
     if let Ok(c) = &parsed {
         // Whatever the parser accepts is a configuration an encoder can be checked against.
-        assert!(c.check().is_ok(), "the parser returned a config that fails check()");
+        assert!(
+            c.check().is_ok(),
+            "the parser returned a config that fails check()"
+        );
     }
     if let Ok(enc) = Encoder::from_hf_bert(tensors, &config) {
         assert!(parsed.is_ok(), "loaded with a config the parser refuses");

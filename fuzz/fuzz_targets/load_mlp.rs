@@ -22,7 +22,9 @@ fn check<L: LinearLayer>(mlp: &Mlp<L>) {
         return;
     };
     if width <= MAX_WIDTH {
-        let x = Array2::from_shape_fn((2, width), |(i, k)| ((i * 7 + k * 3) % 11) as f32 * 0.25 - 1.0);
+        let x = Array2::from_shape_fn((2, width), |(i, k)| {
+            ((i * 7 + k * 3) % 11) as f32 * 0.25 - 1.0
+        });
         if let Ok(y) = mlp.forward(x.view()) {
             assert_eq!(y.nrows(), 2);
             assert_eq!(y.ncols(), out);
