@@ -129,7 +129,7 @@ impl Input<'_> {
                 // A divisor of cols (32 or a multiple, when there is one, for W4A8).
                 let options = [32, 64, 2, 4, 8, 16, 1, 3];
                 let g = options[usize::from(self.byte() % 8)];
-                (if cols % g == 0 { g } else { cols }, false)
+                (if cols.is_multiple_of(g) { g } else { cols }, false)
             }
         };
         GroupLayout {
@@ -180,13 +180,19 @@ fn close(what: &str, isa: Isa, got: &[f32], want: &[f32], bound: &[f64]) {
     }
 }
 
+/// The scalar path's output (when `Ok`) and every other path's `Ok` output.
+type PathResults<T> = (Option<Vec<T>>, Vec<(Isa, Vec<T>)>);
+
+/// A kernel call on a chosen path, writing into `out`.
+type Call = Box<dyn Fn(Isa, &mut [f32]) -> shrink::Result<()>>;
+
 /// Runs `call` on every available path; asserts each agrees with the scalar path on Ok/Err
 /// and returns the scalar output and each path's (isa, Ok output).
 fn every_path<T: Clone + std::fmt::Debug>(
     out_len: usize,
     fill: T,
     mut call: impl FnMut(Isa, &mut [T]) -> shrink::Result<()>,
-) -> (Option<Vec<T>>, Vec<(Isa, Vec<T>)>) {
+) -> PathResults<T> {
     let mut scalar = None;
     let mut scalar_ok = None;
     let mut others = Vec::new();
@@ -235,7 +241,7 @@ fn gemm_float(inp: &mut Input, kind: u8) {
     let x = inp.f32s(nx);
     let w = inp.f32s(nw);
     // The weights as f32 after the conversion each kind makes (for the bound).
-    let (w32, run): (Vec<f32>, Box<dyn Fn(Isa, &mut [f32]) -> shrink::Result<()>>) = match kind {
+    let (w32, run): (Vec<f32>, Call) = match kind {
         0 => (w.clone(), {
             let (x, w) = (x.clone(), w.clone());
             Box::new(move |isa, o| float::gemm_f32_on(isa, &x, batch, &w, rows, cols, o))
@@ -502,7 +508,7 @@ fn gemm_q4(inp: &mut Input, w4a8_path: bool) {
             let stride = int4::packed_row_bytes(cols);
             let code = |r: usize, c: usize| {
                 let b = packed[r * stride + c / 2];
-                if c % 2 == 0 {
+                if c.is_multiple_of(2) {
                     b & 0x0F
                 } else {
                     b >> 4
@@ -588,7 +594,7 @@ fn quantizers(inp: &mut Input) {
     // W4A8 activation blocks: codes = quantize_one(x, s, 0) clamped to -127.
     match w4a8::quantize_blocks(&x) {
         Ok(a) => {
-            assert!(x.len() % 32 == 0 && finite(&x));
+            assert!(x.len().is_multiple_of(32) && finite(&x));
             assert_eq!(a.codes.len(), x.len());
             assert_eq!(a.scales.len(), x.len() / 32);
             for (b, xb) in x.chunks_exact(32).enumerate() {
@@ -605,7 +611,7 @@ fn quantizers(inp: &mut Input) {
             }
             let _ = a.dequantize();
         }
-        Err(_) => assert!(x.len() % 32 != 0 || !finite(&x)),
+        Err(_) => assert!(!x.len().is_multiple_of(32) || !finite(&x)),
     }
 }
 
@@ -657,9 +663,9 @@ fn sparse_products(inp: &mut Input) {
     let bound = || -> Option<Vec<f64>> {
         let mut b = vec![0.0f64; row_ptr.len().checked_sub(1)?];
         for (r, br) in b.iter_mut().enumerate() {
-            for k in row_ptr[r] as usize..row_ptr[r + 1] as usize {
-                *br += f64::from(*values.get(k)?).abs()
-                    * f64::from(*x.get(usize::from(col_idx[k]))?).abs();
+            let (lo, hi) = (row_ptr[r] as usize, row_ptr[r + 1] as usize);
+            for (v, &c) in values.get(lo..hi)?.iter().zip(col_idx.get(lo..hi)?) {
+                *br += f64::from(*v).abs() * f64::from(*x.get(usize::from(c))?).abs();
             }
         }
         Some(b)
@@ -681,8 +687,9 @@ fn sparse_products(inp: &mut Input) {
     if let (Some(want), true) = (&scalar8, finite(&x)) {
         let mut b = vec![0.0f64; want.len()];
         for (r, br) in b.iter_mut().enumerate() {
-            for k in row_ptr[r] as usize..row_ptr[r + 1] as usize {
-                *br += f64::from(qvalues[k]).abs() * f64::from(x[usize::from(col_idx[k])]).abs();
+            let (lo, hi) = (row_ptr[r] as usize, row_ptr[r + 1] as usize);
+            for (&q, &c) in qvalues[lo..hi].iter().zip(&col_idx[lo..hi]) {
+                *br += f64::from(q).abs() * f64::from(x[usize::from(c)]).abs();
             }
         }
         for (isa, got) in &others8 {
@@ -721,7 +728,11 @@ fn packing(inp: &mut Input) {
             for r in 0..rows {
                 for c in 0..cols {
                     let b = p[r * stride + c / 2];
-                    let got = if c % 2 == 0 { b & 0x0F } else { b >> 4 };
+                    let got = if c.is_multiple_of(2) {
+                        b & 0x0F
+                    } else {
+                        b >> 4
+                    };
                     assert_eq!(got, codes[r * cols + c], "pack_int4 ({r}, {c})");
                 }
                 if cols % 2 == 1 {
