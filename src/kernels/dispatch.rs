@@ -67,8 +67,12 @@ impl Isa {
         &ALL
     }
 
-    /// Whether this CPU can run the path.
+    /// Whether this CPU can run the path. Under Miri only [`Isa::Scalar`] is: Miri cannot
+    /// run the SIMD intrinsics, so [`Isa::best`] and [`Isa::available`] fall back to scalar.
     pub fn is_available(self) -> bool {
+        if cfg!(miri) {
+            return self == Isa::Scalar;
+        }
         match self {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
