@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets of fuzz/ for a bounded time each, starting from the committed
-# seeds (fuzz/seeds/<target>/, read only) plus a scratch corpus (fuzz/corpus/<target>/,
+# seeds (fuzz/seeds/<target>/, read only) and the kept crash inputs of earlier findings
+# (fuzz/regressions/<target>/, replayed first), plus a scratch corpus (fuzz/corpus/<target>/,
 # gitignored) that keeps what earlier runs found.
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]     (default: 600 s, every target)
@@ -67,7 +68,10 @@ for t in "${targets[@]}"; do
   echo "== fuzz $t for ${secs}s"
   # The whole log goes to fuzz/artifacts/<target>.log; the summary lines to the terminal.
   set +e +o pipefail
-  cargo +nightly fuzz run "${build[@]}" "$t" "$corpus" "fuzz/seeds/$t" -- \
+  # The kept crash inputs (fuzz/regressions/<target>/) run first, as part of the corpus.
+  regressions=()
+  [ -d "fuzz/regressions/$t" ] && regressions=("fuzz/regressions/$t")
+  cargo +nightly fuzz run "${build[@]}" "$t" "$corpus" "fuzz/seeds/$t" "${regressions[@]}" -- \
     -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
     "${extra[@]}" 2>&1 | tee "fuzz/artifacts/$t.log" | grep --line-buffered -E \
     "^(#[0-9]+ *(INITED|DONE)|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+== ?ERROR|SUMMARY|.*panicked at|.*Test unit written|INFO: (seed corpus|fork))"

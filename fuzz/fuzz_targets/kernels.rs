@@ -519,6 +519,7 @@ fn gemm_q4(inp: &mut Input, w4a8_path: bool) {
                 w4a8::quantize_blocks(&x)
                     .expect("W4A8 ran on x")
                     .dequantize()
+                    .expect("blocks made by quantize_blocks are consistent")
             } else {
                 x.clone()
             };
