@@ -42,6 +42,7 @@
 
 mod bert;
 mod encoder_file;
+mod hf_export;
 mod mlp_file;
 mod quant_encoder_file;
 mod quant_file;
