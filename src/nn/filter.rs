@@ -1,63 +1,62 @@
-//! [`LayerFilter`]: which named layers a pruner or quantizer touches, as include and exclude
-//! glob patterns over the stable names [`NamedLinears`](super::NamedLinears) gives
-//! (`layers.{i}`, `blocks.{i}.attn.q`, `blocks.{i}.ffn.out`, …).
-//!
-//! # Glob syntax
-//!
-//! A name is a list of segments separated by `.` (`blocks.0.attn.q` has four). A pattern is
-//! matched segment by segment:
-//!
-//! - `*` matches any run of characters (the empty one included) **inside one segment**: it never
-//!   crosses a `.`. `blocks.*.ffn.*` matches `blocks.3.ffn.in` but not `blocks.3.attn.q`;
-//!   `layers.1*` matches `layers.1` and `layers.12`; `*` alone matches only one-segment names.
-//! - `**` as a whole segment matches any number of segments, zero included: `blocks.1.**`
-//!   matches every layer of block 1, `**.o` every attention output, `**` every layer.
-//! - Every other character matches itself (there is no `?`, no classes, no escapes: layer
-//!   names are letters, digits, `_` and `.`).
-//!
-//! A pattern must be non-empty, have no empty segment (`a..b`, `.a`, `a.`), and use `**` only
-//! as a whole segment (`a**` is refused): anything else is [`Error::InvalidParam`] (`"layers"`)
-//! naming the pattern.
-//!
-//! # What a filter selects
-//!
-//! A layer is selected when it matches at least one include pattern (or there are none) and no
-//! exclude pattern. When a filter is applied to a model ([`LayerFilter::apply`], which every
-//! pruner and quantizer calls before changing anything) every pattern must match at least one
-//! of the model's names, and a filter with patterns must select at least one layer; otherwise
-//! the result is [`Error::InvalidParam`] (`"layers"`) naming the pattern and listing the
-//! model's names, so a typo is an error instead of a silent no-op. A filter without patterns
-//! ([`LayerFilter::new`]) selects every layer.
-//!
-//! ```
-//! use shrink::nn::LayerFilter;
-//!
-//! let ffn_but_last = LayerFilter::new().include("blocks.*.ffn.*").exclude("blocks.1.**");
-//! assert!(ffn_but_last.matches("blocks.0.ffn.in"));
-//! assert!(!ffn_but_last.matches("blocks.0.attn.q"));
-//! assert!(!ffn_but_last.matches("blocks.1.ffn.out"));
-//!
-//! let names: Vec<String> = ["blocks.0.attn.q", "blocks.0.ffn.in", "blocks.1.ffn.out"]
-//!     .map(String::from)
-//!     .into();
-//! assert_eq!(ffn_but_last.apply(&names)?, ["blocks.0.ffn.in"]);
-//! // A typo matches nothing: an error naming the pattern.
-//! let typo = LayerFilter::new().include("blocks.*.fnn.*");
-//! assert!(matches!(typo.apply(&names), Err(shrink::Error::InvalidParam { name: "layers", .. })));
-//! # Ok::<(), shrink::Error>(())
-//! ```
+//! [`LayerFilter`]: which named layers a pruner or quantizer touches (include and exclude glob
+//! patterns over the stable layer names), and [`glob_matches`], its matcher.
 
 use crate::error::{Error, Result};
 
-/// Which named layers to touch: include and exclude glob patterns (see the
-/// [module docs](self) for the syntax and the validation rules). The default,
-/// [`LayerFilter::new`], selects every layer.
+/// Which named layers to touch: include and exclude glob patterns over the stable names
+/// [`NamedLinears`](super::NamedLinears) gives (`layers.{i}`, `blocks.{i}.attn.q`,
+/// `blocks.{i}.ffn.out`, …). The default, [`LayerFilter::new`], selects every layer.
 ///
 /// Every unstructured pruner ([`MagnitudePruner`](crate::prune::MagnitudePruner), …), every
 /// structured pruner ([`NeuronPruner`](crate::prune::NeuronPruner), …) and every quantizer
 /// ([`Ptq`](crate::quant::Ptq), [`Gptq`](crate::quant::Gptq), [`Qat`](crate::quant::Qat))
 /// takes one through its `.layers(filter)` method; layers it does not select are left as they
 /// are (unpruned, or kept in f32).
+///
+/// # Glob syntax
+///
+/// A name is a list of segments separated by `.` (`blocks.0.attn.q` has four). A pattern is
+/// matched segment by segment:
+///
+/// - `*` matches any run of characters (the empty one included) **inside one segment**: it never
+///   crosses a `.`. `blocks.*.ffn.*` matches `blocks.3.ffn.in` but not `blocks.3.attn.q`;
+///   `layers.1*` matches `layers.1` and `layers.12`; `*` alone matches only one-segment names.
+/// - `**` as a whole segment matches any number of segments, zero included: `blocks.1.**`
+///   matches every layer of block 1, `**.o` every attention output, `**` every layer.
+/// - Every other character matches itself (there is no `?`, no classes, no escapes: layer
+///   names are letters, digits, `_` and `.`).
+///
+/// A pattern must be non-empty, have no empty segment (`a..b`, `.a`, `a.`), and use `**` only
+/// as a whole segment (`a**` is refused): anything else is [`Error::InvalidParam`] (`"layers"`)
+/// naming the pattern.
+///
+/// # What a filter selects
+///
+/// A layer is selected when it matches at least one include pattern (or there are none) and no
+/// exclude pattern. When a filter is applied to a model ([`LayerFilter::apply`], which every
+/// pruner and quantizer calls before changing anything) every pattern must match at least one
+/// of the model's names, and a filter with patterns must select at least one layer; otherwise
+/// the result is [`Error::InvalidParam`] (`"layers"`) naming the pattern and listing the
+/// model's names, so a typo is an error instead of a silent no-op. A filter without patterns
+/// ([`LayerFilter::new`]) selects every layer.
+///
+/// ```
+/// use shrink::nn::LayerFilter;
+///
+/// let ffn_but_last = LayerFilter::new().include("blocks.*.ffn.*").exclude("blocks.1.**");
+/// assert!(ffn_but_last.matches("blocks.0.ffn.in"));
+/// assert!(!ffn_but_last.matches("blocks.0.attn.q"));
+/// assert!(!ffn_but_last.matches("blocks.1.ffn.out"));
+///
+/// let names: Vec<String> = ["blocks.0.attn.q", "blocks.0.ffn.in", "blocks.1.ffn.out"]
+///     .map(String::from)
+///     .into();
+/// assert_eq!(ffn_but_last.apply(&names)?, ["blocks.0.ffn.in"]);
+/// // A typo matches nothing: an error naming the pattern.
+/// let typo = LayerFilter::new().include("blocks.*.fnn.*");
+/// assert!(matches!(typo.apply(&names), Err(shrink::Error::InvalidParam { name: "layers", .. })));
+/// # Ok::<(), shrink::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerFilter {
     include: Vec<String>,
@@ -155,7 +154,7 @@ impl LayerFilter {
     }
 }
 
-/// Checks one pattern's syntax (see the [module docs](self)), naming it in an
+/// Checks one pattern's syntax (see [`LayerFilter`]), naming it in an
 /// [`Error::InvalidParam`] called `param`.
 pub(crate) fn check_pattern(pattern: &str, param: &'static str) -> Result<()> {
     let bad = |why: &str| Err(Error::param(param, format!("pattern `{pattern}`: {why}")));
@@ -173,8 +172,8 @@ pub(crate) fn check_pattern(pattern: &str, param: &'static str) -> Result<()> {
     Ok(())
 }
 
-/// Whether the layer `name` matches the glob `pattern` (see the [module docs](self): `*` within
-/// one segment, `**` as a whole segment for any number of segments). An invalid pattern (for
+/// Whether the layer `name` matches the glob `pattern` (see [`LayerFilter`]: `*` within one
+/// segment, `**` as a whole segment for any number of segments). An invalid pattern (for
 /// example an empty one) matches nothing but an identical name; [`LayerFilter::check`] reports
 /// it.
 ///
