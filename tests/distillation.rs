@@ -169,7 +169,7 @@ fn hard_label_logit_and_feature_distillers_imitate_the_teacher() {
         assert!(r.agreement >= 0.95, "{name}: {r:?}");
         assert_eq!(r.teacher_params, 50_826);
         assert_eq!(r.student_params, 1_210);
-        assert!((r.teacher_accuracy - 0.9749).abs() < 0.01);
+        approx::assert_abs_diff_eq!(r.teacher_accuracy, 0.9749, epsilon = 0.01);
     }
 }
 

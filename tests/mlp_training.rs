@@ -111,7 +111,7 @@ fn early_stopping_stops_and_restores_the_best_epoch() {
     let (loss, _) = Loss::CrossEntropy
         .against_labels(out.view(), val.labels())
         .unwrap();
-    assert!((loss - best).abs() < 1e-5, "{loss} vs {best}");
+    approx::assert_abs_diff_eq!(loss, best, epsilon = 1e-5);
     assert!(evaluate(&mlp, &test).unwrap().accuracy > 0.9);
 }
 

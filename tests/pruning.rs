@@ -66,7 +66,7 @@ fn global_magnitude_90_percent_with_fine_tuning_keeps_accuracy() {
         .global()
         .prune(&mut pruned)
         .unwrap();
-    assert!((report.sparsity() - 0.9).abs() < 1e-4);
+    approx::assert_abs_diff_eq!(report.sparsity(), 0.9, epsilon = 1e-4);
     fine_tune(&mut pruned, train);
     assert!(
         masked_weights_are_zero(&pruned),
@@ -151,7 +151,7 @@ fn n_m_masks_are_pattern_exact() {
     for (n, m) in [(2usize, 4usize), (4, 8)] {
         let mut pruned = dense.clone();
         let report = NmPruner::new(n, m).prune(&mut pruned).unwrap();
-        assert!((report.sparsity() - (1.0 - n as f32 / m as f32)).abs() < 1e-6);
+        approx::assert_abs_diff_eq!(report.sparsity(), 1.0 - n as f32 / m as f32, epsilon = 1e-6);
         for (layer, original) in pruned.layers().iter().zip(dense.layers()) {
             let mask = layer.mask().unwrap();
             let w = original.weight();
@@ -232,7 +232,7 @@ fn wanda_beats_magnitude_on_outlier_features() {
     MagnitudePruner::new(0.5).prune(&mut mlp_mag).unwrap();
     let norms = ActivationNorms::from_mlp(&mlp_wanda, x.view()).unwrap();
     WandaPruner::new(0.5, norms).prune(&mut mlp_wanda).unwrap();
-    assert!((mlp_wanda.layers()[0].sparsity() - 0.5).abs() < 1e-6);
+    approx::assert_abs_diff_eq!(mlp_wanda.layers()[0].sparsity(), 0.5, epsilon = 1e-6);
     let e_mag = output_error(&x, &layer, &mlp_mag.layers()[0]);
     let e_wanda = output_error(&x, &layer, &mlp_wanda.layers()[0]);
     assert!(
@@ -263,7 +263,7 @@ fn gradual_pruning_reaches_the_target_during_training() {
         .unwrap();
     let zeros: usize = mlp.layers().iter().map(Linear::zero_weights).sum();
     let total: usize = mlp.layers().iter().map(|l| l.weight().len()).sum();
-    assert!((zeros as f32 / total as f32 - 0.9).abs() < 0.005);
+    approx::assert_abs_diff_eq!(zeros as f32 / total as f32, 0.9, epsilon = 0.005);
     assert!(masked_weights_are_zero(&mlp));
     let acc = accuracy(&mlp, test);
     assert!(acc >= 0.95, "gradually pruned accuracy {acc}");
@@ -341,7 +341,7 @@ fn pruners_work_on_an_encoder_by_layer_name() {
     assert!(report
         .layers
         .iter()
-        .all(|l| (l.sparsity - 0.5).abs() < 1e-6));
+        .all(|l| approx::abs_diff_eq!(l.sparsity, 0.5, epsilon = 1e-6)));
     let mut sparsities = Vec::new();
     encoder.visit_linears(&mut |name, l| sparsities.push((name.to_string(), l.sparsity())));
     assert_eq!(sparsities[0].0, "blocks.0.attn.q");
