@@ -43,10 +43,13 @@
 mod bert;
 mod encoder_file;
 mod mlp_file;
+mod model_file;
 mod quant_encoder_file;
 mod quant_file;
 mod sparse_file;
 pub(crate) mod tensors;
+
+pub use model_file::{from_bytes_any, load_any, AnyModel, ModelFile};
 
 /// The largest magnitude a loader accepts for a stored float value (weights, biases,
 /// embeddings, LayerNorm parameters, sparse values, and any dequantized code); larger values
