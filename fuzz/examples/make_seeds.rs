@@ -116,11 +116,7 @@ fn encoders() {
         &mut rng,
     )
     .unwrap();
-    write(
-        "load_encoder",
-        "pre_ln_causal",
-        &pre.to_bytes().unwrap(),
-    );
+    write("load_encoder", "pre_ln_causal", &pre.to_bytes().unwrap());
     let ptq = Ptq::new(QuantScheme::int8(Granularity::PerChannel)).layer_scheme(
         "blocks.*.ffn.*",
         QuantScheme::int4(Granularity::PerGroup(8)),
@@ -136,11 +132,7 @@ fn encoders() {
     let f16 = Ptq::new(QuantScheme::f16())
         .quantize_encoder(&pre, None)
         .unwrap();
-    write(
-        "load_encoder",
-        "quant_f16",
-        &f16.to_bytes().unwrap(),
-    );
+    write("load_encoder", "quant_f16", &f16.to_bytes().unwrap());
 }
 
 fn hf_bert() {
