@@ -10,6 +10,12 @@
 //! let int8 = Ptq::new(QuantScheme::int8(Granularity::PerChannel)).quantize_mlp(&mlp, None)?;
 //! let loaded = Mlp::<QuantLinear>::from_bytes(&int8.to_bytes()?)?;
 //! assert_eq!(evaluate(&loaded, &test)?.accuracy, evaluate(&int8, &test)?.accuracy);
+//!
+//! // The prelude's `Result` shadows std's and still takes an error type.
+//! fn digit(s: &str) -> Result<u8, std::num::ParseIntError> {
+//!     s.parse()
+//! }
+//! assert_eq!(digit("7"), Ok(7));
 //! # Ok::<(), shrink::Error>(())
 //! ```
 //!
@@ -18,7 +24,8 @@
 //! ([`ModelFile`], [`load_any`]) and the error type. [`Result`] is the crate's alias, whose
 //! error type defaults to [`Error`] (`Result<T, E>` still names any other), so it can shadow
 //! `std`'s. Traits a program rarely calls by name (`LinearLayer`, `NamedLinears`, `Optimizer`,
-//! `Objective`) and the modules' reports stay in their modules.
+//! `Objective`), the per-module reports and generic names such as `prune::Scope` stay in their
+//! modules.
 
 pub use crate::data::Dataset;
 pub use crate::distill::{Distiller, FeatureDistiller, HardLabels, LabelFree, SoftTargets};
@@ -29,7 +36,7 @@ pub use crate::nn::{Activation, Encoder, EncoderConfig, Forward, Linear, Mlp, No
 pub use crate::pipeline::Pipeline;
 pub use crate::prune::{
     CubicSchedule, FfnChannelPruner, HeadPruner, MagnitudePruner, NeuronPruner, NmPruner, Pruner,
-    RandomPruner, Scope, ThresholdPruner, WandaPruner,
+    RandomPruner, ThresholdPruner, WandaPruner,
 };
 pub use crate::quant::{Gptq, Granularity, Ptq, Qat, QuantLinear, QuantScheme, Quantizer};
 pub use crate::sparse::SparseLinear;
