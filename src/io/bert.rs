@@ -19,12 +19,20 @@
 //! ignored, and only those (see [`UNUSED_HF_TENSORS`]); any other tensor is an error, as is a
 //! layer beyond `num_hidden_layers`. BERT is post-LN with an embedding LayerNorm and
 //! bidirectional attention.
+//!
+//! A `config.json` with `"pruned_heads": {"layer": [head indices]}` (Hugging Face's record of
+//! head pruning, as written by [`Encoder::to_hf_bert`]) loads with those layers narrowed: layer
+//! `l` has `num_attention_heads − |heads_l|` heads, so its query, key and value weights are
+//! (that many heads × head width, hidden) and its output projection the transpose. Only the
+//! number of heads removed matters for the shapes; the indices are checked (each below
+//! `num_attention_heads`, each layer below `num_hidden_layers`, at least one head left).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Deserialize;
 
-use super::encoder_file::{load_encoder, Names};
+use super::encoder_file::{load_encoder_with_widths, BlockWidths, Names};
 use super::tensors::{read_file, TensorReader};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Encoder, EncoderConfig, NormPlacement};
@@ -46,6 +54,65 @@ struct HfBertConfig {
     hidden_act: String,
     #[serde(default)]
     position_embedding_type: Option<String>,
+}
+
+/// The `pruned_heads` field of a Hugging Face `config.json`: layer index (a string, as JSON
+/// object keys are) → indices of the heads pruned away.
+#[derive(Deserialize)]
+struct HfPrunedHeads {
+    #[serde(default)]
+    pruned_heads: BTreeMap<String, Vec<usize>>,
+}
+
+/// The number of heads `pruned_heads` in `config_json` removes from each layer that loses any,
+/// by layer index. Errors with [`Error::InvalidParam`] (`"pruned_heads"`) for a layer key that
+/// is not an index below `num_layers`, a head index not below `num_heads`, or a layer left
+/// without heads. Sized by the JSON, not by `num_layers` (which is bounded by the file later).
+fn pruned_counts(config: &EncoderConfig, config_json: &str) -> Result<BTreeMap<usize, usize>> {
+    let pruned: HfPrunedHeads =
+        serde_json::from_str(config_json).map_err(|e| Error::parse("bad BERT config.json", e))?;
+    let bad = |msg: String| Error::param("pruned_heads", msg);
+    let mut removed: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for (key, heads) in &pruned.pruned_heads {
+        let layer = key
+            .parse::<usize>()
+            .ok()
+            .filter(|&l| l < config.num_layers)
+            .ok_or_else(|| {
+                bad(format!(
+                    "layer {key:?} is not a layer index below num_hidden_layers {}",
+                    config.num_layers
+                ))
+            })?;
+        let set = removed.entry(layer).or_default();
+        for &h in heads {
+            if h >= config.num_heads {
+                return Err(bad(format!(
+                    "layer {layer}: head {h} is out of range for num_attention_heads {}",
+                    config.num_heads
+                )));
+            }
+            set.insert(h);
+        }
+        if set.len() == config.num_heads {
+            return Err(bad(format!("layer {layer}: every head is pruned")));
+        }
+    }
+    Ok(removed
+        .into_iter()
+        .filter(|(_, set)| !set.is_empty())
+        .map(|(layer, set)| (layer, set.len()))
+        .collect())
+}
+
+/// Per-block widths for `config` with `removed[l]` heads taken from layer `l`.
+fn pruned_widths(config: &EncoderConfig, removed: &BTreeMap<usize, usize>) -> Vec<BlockWidths> {
+    (0..config.num_layers)
+        .map(|l| BlockWidths {
+            heads: config.num_heads - removed.get(&l).copied().unwrap_or(0),
+            intermediate: config.intermediate_size,
+        })
+        .collect()
 }
 
 fn default_type_vocab() -> usize {
@@ -147,7 +214,7 @@ fn hf_layer_index(name: &str) -> Option<&str> {
 
 /// The Hugging Face names (without prefix) of one of this crate's encoder tensor names; two
 /// candidates for LayerNorm parameters (`weight`/`gamma`, `bias`/`beta`).
-fn hf_names(name: &str) -> Vec<String> {
+pub(super) fn hf_names(name: &str) -> Vec<String> {
     let table = match name {
         "embeddings.word" => Some("word"),
         "embeddings.position" => Some("position"),
@@ -202,8 +269,17 @@ impl Encoder {
     /// `embeddings.position_ids` and `embeddings.token_type_ids`, the pooler `pooler.dense.*`,
     /// the pre-training heads `cls.predictions.*` and `cls.seq_relationship.*`, and the task
     /// heads `classifier.*` and `qa_outputs.*`.
+    ///
+    /// Pruned heads, `"pruned_heads": {"layer": [head indices]}` in `config.json` (as Hugging
+    /// Face records head pruning and [`Encoder::to_hf_bert`] writes it), give narrowed blocks:
+    /// layer `l` has `num_attention_heads − |heads_l|` heads, and its query, key, value and
+    /// output tensors must have those pruned shapes. Only the number of heads removed matters;
+    /// a layer index not below `num_hidden_layers`, a head index not below
+    /// `num_attention_heads` or a layer left without heads is [`Error::InvalidParam`]
+    /// (`"pruned_heads"`).
     pub fn from_hf_bert(safetensors_bytes: &[u8], config_json: &str) -> Result<Encoder> {
         let config = EncoderConfig::from_hf_bert_json(config_json)?;
+        let removed = pruned_counts(&config, config_json)?;
         let reader = TensorReader::new(safetensors_bytes)?;
         for name in reader.names() {
             let Some(index) = hf_layer_index(&name) else {
@@ -230,7 +306,13 @@ impl Encoder {
                 .map(|n| format!("{prefix}{n}"))
                 .collect()
         };
-        let encoder = load_encoder(config, &Names::new(&reader, &candidates))?;
+        // Per-block widths are built only once the layer count is known to be no more than
+        // the file's tensors; a larger count is refused by the loader's own check
+        // (`TooLarge`) before anything is sized by it.
+        let widths = (!removed.is_empty() && config.num_layers <= reader.names().len())
+            .then(|| pruned_widths(&config, &removed));
+        let encoder =
+            load_encoder_with_widths(config, widths.as_deref(), &Names::new(&reader, &candidates))?;
         reader.reject_unread(unused_hf_tensor)?;
         Ok(encoder)
     }

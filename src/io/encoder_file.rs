@@ -50,8 +50,8 @@ const KIND: &str = "encoder";
 /// The widths of one block in a file (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct BlockWidths {
-    heads: usize,
-    intermediate: usize,
+    pub(super) heads: usize,
+    pub(super) intermediate: usize,
 }
 
 /// The `shrink.config` metadata: the encoder configuration plus, for a narrowed encoder, the
@@ -162,12 +162,6 @@ impl<'r, 'b> Names<'r, 'b> {
     }
 }
 
-/// Reads every tensor of an encoder with `config` (every block of the configured widths),
-/// checking each shape.
-pub(super) fn load_encoder(config: EncoderConfig, names: &Names) -> Result<Encoder> {
-    load_encoder_with_widths(config, None, names)
-}
-
 /// Checks per-block widths read from a file against `config` before any tensor is read.
 fn check_widths(config: &EncoderConfig, widths: &[BlockWidths]) -> Result<()> {
     if widths.len() != config.num_layers {
@@ -193,7 +187,7 @@ fn check_widths(config: &EncoderConfig, widths: &[BlockWidths]) -> Result<()> {
 
 /// Reads every tensor of an encoder with `config` whose blocks have the given widths (all
 /// as configured when `None`), checking each shape.
-fn load_encoder_with_widths(
+pub(super) fn load_encoder_with_widths(
     config: EncoderConfig,
     widths: Option<&[BlockWidths]>,
     names: &Names,

@@ -45,6 +45,7 @@
 
 mod bert;
 mod encoder_file;
+mod hf_export;
 mod mlp_file;
 mod model_file;
 mod quant_encoder_file;

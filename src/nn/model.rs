@@ -191,8 +191,24 @@ impl LinearLayer for Linear {
     }
 
     fn check_finite_params(&self, name: &str) -> Result<()> {
-        crate::train::check_linear_finite(self, "", name)
+        check_params_finite(name, self.weight().iter(), self.bias().iter())
     }
+}
+
+/// [`Error::NonFinite`] naming `"{name} weight"` or `"{name} bias"` if either holds a NaN or an
+/// infinity (one pass each, stopping at the first bad value).
+pub(crate) fn check_params_finite<'a>(
+    name: &str,
+    mut weight: impl Iterator<Item = &'a f32>,
+    mut bias: impl Iterator<Item = &'a f32>,
+) -> Result<()> {
+    if !weight.all(|v| v.is_finite()) {
+        return Err(Error::NonFinite(format!("{name} weight")));
+    }
+    if !bias.all(|v| v.is_finite()) {
+        return Err(Error::NonFinite(format!("{name} bias")));
+    }
+    Ok(())
 }
 
 /// A model made of named [`Linear`] layers plus glue, so a compression technique can visit every

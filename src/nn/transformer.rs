@@ -393,6 +393,20 @@ impl<L: LinearLayer> Forward for TransformerBlock<L> {
     fn storage_bytes(&self) -> usize {
         TransformerBlock::storage_bytes(self)
     }
+
+    /// Every projection (`attn.q` … `ffn.out`, through the layer type's own check) and both
+    /// LayerNorms (`ln1`, `ln2`), naming the first non-finite tensor.
+    fn check_finite_params(&self) -> Result<()> {
+        for (name, l) in self.attn.linears() {
+            l.check_finite_params(&format!("attn.{name}"))?;
+        }
+        self.ffn_in.check_finite_params("ffn.in")?;
+        self.ffn_out.check_finite_params("ffn.out")?;
+        for (name, ln) in [("ln1", &self.ln1), ("ln2", &self.ln2)] {
+            super::model::check_params_finite(name, ln.weight().iter(), ln.bias().iter())?;
+        }
+        Ok(())
+    }
 }
 
 impl NamedLinears for TransformerBlock {
@@ -426,6 +440,25 @@ mod tests {
             activation: Activation::Gelu,
             placement,
             layer_norm_eps: 1e-5,
+        }
+    }
+
+    #[test]
+    fn a_non_finite_parameter_is_found_and_named() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let block = TransformerBlock::new(&config(NormPlacement::PostLn), &mut rng).unwrap();
+        assert!(Forward::check_finite_params(&block).is_ok());
+        for (target, want) in [("attn.v", "attn.v weight"), ("ffn.out", "ffn.out weight")] {
+            let mut bad = block.clone();
+            bad.visit_linears_mut(&mut |name, l| {
+                if name == target {
+                    l.params_mut().0[3] = f32::NAN;
+                }
+            });
+            match Forward::check_finite_params(&bad) {
+                Err(Error::NonFinite(what)) => assert_eq!(what, want),
+                other => panic!("{target}: {other:?}"),
+            }
         }
     }
 

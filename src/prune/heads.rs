@@ -24,7 +24,10 @@
 //! does for an MLP. Channels are ranked by the norm of `(W_in[j, :], W_out[:, j])`.
 //!
 //! Both remove `round(n·fraction)` of each block's `n` heads or channels, the lowest-scored
-//! first (ties: the higher index goes first), and always keep at least one. Unstructured masks
+//! first (ties: the higher index goes first), and always keep at least one. Both are
+//! [`StructuredPruner`]s over an [`Encoder`]; their `.layers(filter)` takes a [`LayerFilter`]
+//! over the block names `blocks.{i}` (`LayerFilter::new().exclude("blocks.0")` leaves the
+//! first block whole). Unstructured masks
 //! on the projections are carried over to the kept rows and columns. [`keep_heads`] and
 //! [`keep_ffn_channels`] remove heads or channels chosen by any other rule. The model given is
 //! never changed; errors (a fraction outside [0, 1), a non-finite weight, named) leave nothing
@@ -66,26 +69,29 @@
 
 use ndarray::{Array2, ArrayView1, Axis};
 
-use super::NeuronNorm;
+use super::structured::{check_fraction, keep_highest, StructuredPruner};
+use super::{NeuronNorm, StructuredReport};
 use crate::error::{Error, Result};
-use crate::nn::{Encoder, Linear, MultiHeadAttention, TransformerBlock};
+use crate::nn::{Encoder, LayerFilter, Linear, MultiHeadAttention, TransformerBlock};
 
 /// Removes the fraction `fraction` of attention heads from every transformer block, ranked by
 /// the L1 (default) or L2 norm of each head's Q/K/V rows and output-projection columns, keeping
-/// at least one head per block (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// at least one head per block (see the module docs). A [`StructuredPruner`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct HeadPruner {
     fraction: f32,
     norm: NeuronNorm,
+    filter: LayerFilter,
 }
 
 /// Removes the fraction `fraction` of FFN channels from every transformer block, ranked by the
 /// L1 (default) or L2 norm of each channel's FFN-input row and FFN-output column, keeping at
-/// least one channel per block (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// least one channel per block (see the module docs). A [`StructuredPruner`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct FfnChannelPruner {
     fraction: f32,
     norm: NeuronNorm,
+    filter: LayerFilter,
 }
 
 /// What structured pruning did to one transformer block.
@@ -111,28 +117,16 @@ pub struct BlockPruneReport {
     pub kept_channels: Vec<usize>,
 }
 
-/// What structured pruning did to an encoder: one entry per block, and the whole model's
+/// What structured pruning did to an encoder: one entry per pruned block, and the whole model's
 /// parameters (embeddings and LayerNorms included) before and after.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransformerPruneReport {
-    /// Per block, in order.
+    /// Per pruned block, in order (every block unless a [`LayerFilter`] left some out).
     pub blocks: Vec<BlockPruneReport>,
     /// The encoder's parameters before.
     pub params_before: usize,
     /// The encoder's parameters after.
     pub params_after: usize,
-}
-
-/// Checks a fraction to remove: in [0, 1).
-fn check_fraction(fraction: f32) -> Result<()> {
-    if (0.0..1.0).contains(&fraction) {
-        Ok(())
-    } else {
-        Err(Error::param(
-            "fraction",
-            format!("must be in [0, 1), got {fraction}"),
-        ))
-    }
 }
 
 /// The finiteness check of a block's projections, naming them as in its encoder
@@ -156,18 +150,6 @@ fn group_norm<'a>(norm: NeuronNorm, parts: impl IntoIterator<Item = ArrayView1<'
             .sqrt() as f32,
         NeuronNorm::L1 => values.map(|v| f64::from(v).abs()).sum::<f64>() as f32,
     }
-}
-
-/// The indices to keep, ascending: all but the `round(n·fraction)` lowest scores (ties: the
-/// higher index is removed first), at least one.
-fn keep_highest(scores: &[f32], fraction: f32) -> Vec<usize> {
-    let n = scores.len();
-    let remove = ((n as f64 * f64::from(fraction)).round() as usize).min(n.saturating_sub(1));
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    let mut kept = order[..n - remove].to_vec();
-    kept.sort_unstable();
-    kept
 }
 
 /// A copy of `layer` with only the given rows (output units, with their bias entries) and
@@ -298,19 +280,48 @@ fn block_report(
     }
 }
 
-/// Prunes every block of `encoder` with `prune_block`, then reassembles the encoder.
+/// The names of an encoder's blocks, `blocks.{i}`.
+fn block_names(encoder: &Encoder) -> Vec<String> {
+    (0..encoder.blocks().len())
+        .map(|i| format!("blocks.{i}"))
+        .collect()
+}
+
+/// The blocks of `encoder` that `filter` selects, with their names (the filter checked against
+/// the block names).
+fn selected_blocks<'a>(
+    encoder: &'a Encoder,
+    filter: &LayerFilter,
+) -> Result<Vec<(String, &'a TransformerBlock)>> {
+    let names = block_names(encoder);
+    let selected = filter.apply(&names)?;
+    Ok(names
+        .into_iter()
+        .zip(encoder.blocks())
+        .filter(|(name, _)| selected.contains(name))
+        .collect())
+}
+
+/// Prunes the blocks of `encoder` that `filter` selects with `prune_block` (the others are
+/// copied), then reassembles the encoder.
 fn prune_encoder(
     encoder: &Encoder,
+    filter: &LayerFilter,
     prune_block: impl Fn(&str, &TransformerBlock) -> Result<(TransformerBlock, BlockPruneReport)>,
 ) -> Result<(Encoder, TransformerPruneReport)> {
-    let (blocks, reports): (Vec<_>, Vec<_>) = encoder
-        .blocks()
-        .iter()
-        .enumerate()
-        .map(|(i, b)| prune_block(&format!("blocks.{i}"), b))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
+    let selected = filter.apply(&block_names(encoder))?;
+    let mut blocks = Vec::with_capacity(encoder.blocks().len());
+    let mut reports = Vec::with_capacity(selected.len());
+    for (i, b) in encoder.blocks().iter().enumerate() {
+        let name = format!("blocks.{i}");
+        if selected.contains(&name) {
+            let (block, report) = prune_block(&name, b)?;
+            blocks.push(block);
+            reports.push(report);
+        } else {
+            blocks.push(b.clone());
+        }
+    }
     let pruned = encoder.with_blocks(blocks)?;
     let report = TransformerPruneReport {
         blocks: reports,
@@ -322,16 +333,28 @@ fn prune_encoder(
 
 impl HeadPruner {
     /// Removes `fraction` (in [0, 1)) of each block's heads, ranked by L1 norm.
+    // Not inlined: a workaround for a rustc 1.95.0 miscompile of owned builders passed by value
+    // to closures (rust-lang/rust#155241); see `docs/compiler-notes.md`.
+    #[inline(never)]
     pub fn new(fraction: f32) -> Self {
         HeadPruner {
             fraction,
             norm: NeuronNorm::L1,
+            filter: LayerFilter::new(),
         }
     }
 
     /// Sets the ranking norm.
     pub fn norm(mut self, norm: NeuronNorm) -> Self {
         self.norm = norm;
+        self
+    }
+
+    /// Prunes only the blocks `filter` selects by their names `blocks.{i}` (default: every
+    /// block) when pruning an encoder; the others are copied unchanged. Replaces any filter
+    /// set before. [`prune_block`](Self::prune_block) prunes the block it is given.
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.filter = filter;
         self
     }
 
@@ -387,22 +410,34 @@ impl HeadPruner {
     /// report; `encoder` is not changed. Errors if the fraction is outside [0, 1).
     pub fn prune(&self, encoder: &Encoder) -> Result<(Encoder, TransformerPruneReport)> {
         self.check()?;
-        prune_encoder(encoder, |name, b| self.prune_named(name, b))
+        prune_encoder(encoder, &self.filter, |name, b| self.prune_named(name, b))
     }
 }
 
 impl FfnChannelPruner {
     /// Removes `fraction` (in [0, 1)) of each block's FFN channels, ranked by L1 norm.
+    // Not inlined: a workaround for a rustc 1.95.0 miscompile of owned builders passed by value
+    // to closures (rust-lang/rust#155241); see `docs/compiler-notes.md`.
+    #[inline(never)]
     pub fn new(fraction: f32) -> Self {
         FfnChannelPruner {
             fraction,
             norm: NeuronNorm::L1,
+            filter: LayerFilter::new(),
         }
     }
 
     /// Sets the ranking norm.
     pub fn norm(mut self, norm: NeuronNorm) -> Self {
         self.norm = norm;
+        self
+    }
+
+    /// Prunes only the blocks `filter` selects by their names `blocks.{i}` (default: every
+    /// block) when pruning an encoder; the others are copied unchanged. Replaces any filter
+    /// set before. [`prune_block`](Self::prune_block) prunes the block it is given.
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.filter = filter;
         self
     }
 
@@ -446,7 +481,107 @@ impl FfnChannelPruner {
     /// report; `encoder` is not changed. Errors if the fraction is outside [0, 1).
     pub fn prune(&self, encoder: &Encoder) -> Result<(Encoder, TransformerPruneReport)> {
         self.check()?;
-        prune_encoder(encoder, |name, b| self.prune_named(name, b))
+        prune_encoder(encoder, &self.filter, |name, b| self.prune_named(name, b))
+    }
+}
+
+/// Per selected block of `encoder`: its name and `score(block)`, after the checks pruning does.
+fn block_scores(
+    encoder: &Encoder,
+    fraction: f32,
+    filter: &LayerFilter,
+    score: impl Fn(&TransformerBlock) -> Vec<f32>,
+) -> Result<Vec<(String, Vec<f32>)>> {
+    check_fraction(fraction)?;
+    selected_blocks(encoder, filter)?
+        .into_iter()
+        .map(|(name, b)| {
+            check_block_finite(&name, b)?;
+            let s = score(b);
+            Ok((name, s))
+        })
+        .collect()
+}
+
+/// The common report form, counting heads (`heads`) or FFN channels.
+fn summarize(report: &TransformerPruneReport, heads: bool) -> StructuredReport {
+    StructuredReport {
+        layers: report
+            .blocks
+            .iter()
+            .map(|b| {
+                let (before, after) = if heads {
+                    (b.heads_before, b.heads_after)
+                } else {
+                    (b.channels_before, b.channels_after)
+                };
+                (b.name.clone(), before, after)
+            })
+            .collect(),
+        params_before: report.params_before,
+        params_after: report.params_after,
+    }
+}
+
+impl StructuredPruner for HeadPruner {
+    type Model = Encoder;
+    type Report = TransformerPruneReport;
+
+    fn fraction(&self) -> f32 {
+        self.fraction
+    }
+
+    fn layer_filter(&self) -> &LayerFilter {
+        &self.filter
+    }
+
+    fn groups(&self, encoder: &Encoder) -> Vec<String> {
+        block_names(encoder)
+    }
+
+    fn scores(&self, encoder: &Encoder) -> Result<Vec<(String, Vec<f32>)>> {
+        block_scores(encoder, self.fraction, &self.filter, |b| {
+            self.head_scores(b)
+        })
+    }
+
+    fn prune(&self, encoder: &Encoder) -> Result<(Encoder, TransformerPruneReport)> {
+        HeadPruner::prune(self, encoder)
+    }
+
+    fn summary(&self, report: &TransformerPruneReport) -> StructuredReport {
+        summarize(report, true)
+    }
+}
+
+impl StructuredPruner for FfnChannelPruner {
+    type Model = Encoder;
+    type Report = TransformerPruneReport;
+
+    fn fraction(&self) -> f32 {
+        self.fraction
+    }
+
+    fn layer_filter(&self) -> &LayerFilter {
+        &self.filter
+    }
+
+    fn groups(&self, encoder: &Encoder) -> Vec<String> {
+        block_names(encoder)
+    }
+
+    fn scores(&self, encoder: &Encoder) -> Result<Vec<(String, Vec<f32>)>> {
+        block_scores(encoder, self.fraction, &self.filter, |b| {
+            self.channel_scores(b)
+        })
+    }
+
+    fn prune(&self, encoder: &Encoder) -> Result<(Encoder, TransformerPruneReport)> {
+        FfnChannelPruner::prune(self, encoder)
+    }
+
+    fn summary(&self, report: &TransformerPruneReport) -> StructuredReport {
+        summarize(report, false)
     }
 }
 

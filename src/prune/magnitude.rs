@@ -2,11 +2,11 @@
 //! Weights and Connections for Efficient Neural Networks").
 
 use super::pruner::{
-    apply_masks, check_sparsity, collect_scores, magnitude, masks_for_scope, PruneReport, Pruner,
-    Scope,
+    apply_masks, check_sparsity, collect_scores, magnitude, masks_for_scope, skip_filter,
+    PruneReport, Pruner, Scope,
 };
 use crate::error::Result;
-use crate::nn::NamedLinears;
+use crate::nn::{LayerFilter, NamedLinears};
 
 /// Prunes the fraction `sparsity` of weights with the smallest |w|, per layer or globally.
 ///
@@ -38,7 +38,7 @@ use crate::nn::NamedLinears;
 pub struct MagnitudePruner {
     sparsity: f32,
     scope: Scope,
-    skip: Vec<String>,
+    filter: LayerFilter,
 }
 
 impl MagnitudePruner {
@@ -50,7 +50,7 @@ impl MagnitudePruner {
         MagnitudePruner {
             sparsity,
             scope: Scope::Layer,
-            skip: Vec::new(),
+            filter: LayerFilter::new(),
         }
     }
 
@@ -66,17 +66,31 @@ impl MagnitudePruner {
         self
     }
 
-    /// Leaves the named layers (e.g. the classifier) unpruned.
-    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.skip = names.into_iter().map(Into::into).collect();
+    /// Prunes only the layers `filter` selects (default: every layer), replacing any filter or
+    /// [`skip`](Self::skip) set before. Checked against the model's names when pruning.
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.filter = filter;
         self
+    }
+
+    /// Leaves the named layers (e.g. the classifier) unpruned. A shorthand for
+    /// [`layers`](Self::layers) with a [`LayerFilter`] excluding each name (an exact name is a
+    /// pattern matching only itself), replacing any filter set before; a name that is not a
+    /// layer of the model is an error when pruning.
+    pub fn skip<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.layers(skip_filter(names))
+    }
+
+    /// The layer filter.
+    pub fn layer_filter(&self) -> &LayerFilter {
+        &self.filter
     }
 }
 
 impl Pruner for MagnitudePruner {
     fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
         check_sparsity(self.sparsity)?;
-        let scores = collect_scores(model, &self.skip, |_, l| Ok(magnitude(l.weight())))?;
+        let scores = collect_scores(model, &self.filter, |_, l| Ok(magnitude(l.weight())))?;
         apply_masks(model, masks_for_scope(scores, self.scope, self.sparsity))
     }
 }

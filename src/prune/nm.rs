@@ -4,9 +4,9 @@
 
 use ndarray::Array2;
 
-use super::pruner::{apply_masks, collect_scores, magnitude, PruneReport, Pruner};
+use super::pruner::{apply_masks, collect_scores, magnitude, skip_filter, PruneReport, Pruner};
 use crate::error::{Error, Result};
-use crate::nn::NamedLinears;
+use crate::nn::{LayerFilter, NamedLinears};
 
 /// Keeps `n` of every `m` consecutive weights of each row (the largest |w|), pruning
 /// `1 − n/m` of the weights in a pattern hardware and kernels can exploit.
@@ -14,7 +14,7 @@ use crate::nn::NamedLinears;
 pub struct NmPruner {
     n: usize,
     m: usize,
-    skip: Vec<String>,
+    filter: LayerFilter,
 }
 
 impl NmPruner {
@@ -27,14 +27,28 @@ impl NmPruner {
         NmPruner {
             n,
             m,
-            skip: Vec::new(),
+            filter: LayerFilter::new(),
         }
     }
 
-    /// Leaves the named layers unpruned.
-    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.skip = names.into_iter().map(Into::into).collect();
+    /// Prunes only the layers `filter` selects (default: every layer), replacing any filter or
+    /// [`skip`](Self::skip) set before. Checked against the model's names when pruning.
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.filter = filter;
         self
+    }
+
+    /// Leaves the named layers (e.g. the classifier) unpruned. A shorthand for
+    /// [`layers`](Self::layers) with a [`LayerFilter`] excluding each name (an exact name is a
+    /// pattern matching only itself), replacing any filter set before; a name that is not a
+    /// layer of the model is an error when pruning.
+    pub fn skip<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.layers(skip_filter(names))
+    }
+
+    /// The layer filter.
+    pub fn layer_filter(&self) -> &LayerFilter {
+        &self.filter
     }
 }
 
@@ -44,7 +58,7 @@ impl Pruner for NmPruner {
         if m == 0 || n == 0 || n >= m {
             return Err(Error::param("n:m", format!("need 0 < N < M, got {n}:{m}")));
         }
-        let scores = collect_scores(model, &self.skip, |name, l| {
+        let scores = collect_scores(model, &self.filter, |name, l| {
             if l.in_features() % m != 0 {
                 return Err(Error::param(
                     "m",

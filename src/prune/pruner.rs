@@ -6,10 +6,15 @@ use std::collections::HashMap;
 use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
-use crate::nn::{Linear, NamedLinears};
+use crate::nn::{LayerFilter, Linear, NamedLinears};
 
 /// Prunes the weights of a model's named [`Linear`] layers by setting masks on them, so the
 /// pruned weights are zero and stay zero while fine-tuning.
+///
+/// Which layers: every pruner of this crate takes a [`LayerFilter`] through its `.layers(..)`
+/// method (all layers by default; its older `.skip(names)` is a shorthand for a filter
+/// excluding those exact names). A pattern that matches no layer of the model, or a filter
+/// that selects none, is [`Error::InvalidParam`] (`"layers"`) before anything is pruned.
 ///
 /// Every pruner checks its settings (a sparsity outside [0, 1), NaN included, is
 /// [`Error::InvalidParam`]) and the model's weights and biases ([`Error::NonFinite`] naming the
@@ -81,31 +86,35 @@ pub(crate) fn check_sparsity(sparsity: f32) -> Result<()> {
     }
 }
 
-/// Errors if a name in `skip` is not a layer of the model.
-pub(crate) fn check_names(model: &dyn NamedLinears, skip: &[String]) -> Result<()> {
-    let names = model.linear_names();
-    match skip.iter().find(|s| !names.contains(s)) {
-        Some(bad) => Err(Error::param(
-            "skip",
-            format!("no layer named `{bad}`; layers are {names:?}"),
-        )),
-        None => Ok(()),
-    }
+/// The names of the model's layers `filter` selects, after checking every pattern against them
+/// (see [`LayerFilter::apply`]).
+pub(crate) fn selected_layers(
+    model: &dyn NamedLinears,
+    filter: &LayerFilter,
+) -> Result<Vec<String>> {
+    filter.apply(&model.linear_names())
 }
 
-/// Calls `score` on every layer not in `skip`, giving each weight a score (lower = pruned
+/// The filter the pruners' `.skip(names)` shorthand builds: every layer but those names.
+pub(crate) fn skip_filter<S: Into<String>>(names: impl IntoIterator<Item = S>) -> LayerFilter {
+    names
+        .into_iter()
+        .fold(LayerFilter::new(), |f, n| f.exclude(n))
+}
+
+/// Calls `score` on every layer `filter` selects, giving each weight a score (lower = pruned
 /// first). Weights an existing mask prunes get −∞, so they stay pruned.
 pub(crate) fn collect_scores(
     model: &dyn NamedLinears,
-    skip: &[String],
+    filter: &LayerFilter,
     mut score: impl FnMut(&str, &Linear) -> Result<Array2<f32>>,
 ) -> Result<Vec<(String, Array2<f32>)>> {
-    check_names(model, skip)?;
+    let selected = selected_layers(model, filter)?;
     crate::train::check_model_finite(model, "")?;
     let mut out = Vec::new();
     let mut err = None;
     model.visit_linears(&mut |name, layer| {
-        if err.is_some() || skip.iter().any(|s| s == name) {
+        if err.is_some() || !selected.iter().any(|s| s == name) {
             return;
         }
         match score(name, layer) {

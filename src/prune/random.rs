@@ -4,10 +4,11 @@ use ndarray::Array2;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::pruner::{
-    apply_masks, check_sparsity, collect_scores, masks_for_scope, PruneReport, Pruner, Scope,
+    apply_masks, check_sparsity, collect_scores, masks_for_scope, skip_filter, PruneReport, Pruner,
+    Scope,
 };
 use crate::error::Result;
-use crate::nn::NamedLinears;
+use crate::nn::{LayerFilter, NamedLinears};
 
 /// Prunes a uniformly random `sparsity` fraction of the weights (seeded), per layer or globally.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +16,7 @@ pub struct RandomPruner {
     sparsity: f32,
     seed: u64,
     scope: Scope,
-    skip: Vec<String>,
+    filter: LayerFilter,
 }
 
 impl RandomPruner {
@@ -28,7 +29,7 @@ impl RandomPruner {
             sparsity,
             seed,
             scope: Scope::Layer,
-            skip: Vec::new(),
+            filter: LayerFilter::new(),
         }
     }
 
@@ -38,10 +39,24 @@ impl RandomPruner {
         self
     }
 
-    /// Leaves the named layers unpruned.
-    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.skip = names.into_iter().map(Into::into).collect();
+    /// Prunes only the layers `filter` selects (default: every layer), replacing any filter or
+    /// [`skip`](Self::skip) set before. Checked against the model's names when pruning.
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.filter = filter;
         self
+    }
+
+    /// Leaves the named layers (e.g. the classifier) unpruned. A shorthand for
+    /// [`layers`](Self::layers) with a [`LayerFilter`] excluding each name (an exact name is a
+    /// pattern matching only itself), replacing any filter set before; a name that is not a
+    /// layer of the model is an error when pruning.
+    pub fn skip<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.layers(skip_filter(names))
+    }
+
+    /// The layer filter.
+    pub fn layer_filter(&self) -> &LayerFilter {
+        &self.filter
     }
 }
 
@@ -49,7 +64,7 @@ impl Pruner for RandomPruner {
     fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
         check_sparsity(self.sparsity)?;
         let mut rng = StdRng::seed_from_u64(self.seed);
-        let scores = collect_scores(model, &self.skip, |_, l| {
+        let scores = collect_scores(model, &self.filter, |_, l| {
             Ok(Array2::from_shape_fn(l.weight().dim(), |_| {
                 rng.random::<f32>()
             }))

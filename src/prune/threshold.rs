@@ -2,9 +2,9 @@
 
 use ndarray::Array2;
 
-use super::pruner::{apply_masks, check_names, PruneReport, Pruner};
+use super::pruner::{apply_masks, selected_layers, skip_filter, PruneReport, Pruner};
 use crate::error::{Error, Result};
-use crate::nn::NamedLinears;
+use crate::nn::{LayerFilter, NamedLinears};
 
 /// Prunes, in each layer, the weights with |w| < α·max|w|. The resulting sparsity is whatever the
 /// weights give: after L1-regularised training most weights sit near zero and a small α removes
@@ -12,7 +12,7 @@ use crate::nn::NamedLinears;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdPruner {
     alpha: f32,
-    skip: Vec<String>,
+    filter: LayerFilter,
 }
 
 impl ThresholdPruner {
@@ -23,14 +23,28 @@ impl ThresholdPruner {
     pub fn new(alpha: f32) -> Self {
         ThresholdPruner {
             alpha,
-            skip: Vec::new(),
+            filter: LayerFilter::new(),
         }
     }
 
-    /// Leaves the named layers unpruned.
-    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.skip = names.into_iter().map(Into::into).collect();
+    /// Prunes only the layers `filter` selects (default: every layer), replacing any filter or
+    /// [`skip`](Self::skip) set before. Checked against the model's names when pruning.
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.filter = filter;
         self
+    }
+
+    /// Leaves the named layers (e.g. the classifier) unpruned. A shorthand for
+    /// [`layers`](Self::layers) with a [`LayerFilter`] excluding each name (an exact name is a
+    /// pattern matching only itself), replacing any filter set before; a name that is not a
+    /// layer of the model is an error when pruning.
+    pub fn skip<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.layers(skip_filter(names))
+    }
+
+    /// The layer filter.
+    pub fn layer_filter(&self) -> &LayerFilter {
+        &self.filter
     }
 }
 
@@ -42,11 +56,11 @@ impl Pruner for ThresholdPruner {
                 format!("must be in [0, 1], got {}", self.alpha),
             ));
         }
-        check_names(model, &self.skip)?;
+        let selected = selected_layers(model, &self.filter)?;
         crate::train::check_model_finite(model, "")?;
         let mut masks = Vec::new();
         model.visit_linears(&mut |name, layer| {
-            if self.skip.iter().any(|s| s == name) {
+            if !selected.iter().any(|s| s == name) {
                 return;
             }
             let w = layer.weight();

@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use ndarray::{Array1, ArrayView2, Axis};
 
 use super::pruner::{
-    apply_masks, check_sparsity, collect_scores, masks_per_row, PruneReport, Pruner,
+    apply_masks, check_sparsity, collect_scores, masks_per_row, skip_filter, PruneReport, Pruner,
 };
 use crate::error::{check_finite, Error, Result};
-use crate::nn::{Mlp, NamedLinears};
+use crate::nn::{LayerFilter, Mlp, NamedLinears};
 
 /// Per-layer input feature norms ‖X_j‖₂ from calibration data.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -77,7 +77,7 @@ impl ActivationNorms {
 pub struct WandaPruner {
     sparsity: f32,
     norms: ActivationNorms,
-    skip: Vec<String>,
+    filter: LayerFilter,
 }
 
 impl WandaPruner {
@@ -89,21 +89,35 @@ impl WandaPruner {
         WandaPruner {
             sparsity,
             norms,
-            skip: Vec::new(),
+            filter: LayerFilter::new(),
         }
     }
 
-    /// Leaves the named layers unpruned.
-    pub fn skip<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.skip = names.into_iter().map(Into::into).collect();
+    /// Prunes only the layers `filter` selects (default: every layer), replacing any filter or
+    /// [`skip`](Self::skip) set before. Checked against the model's names when pruning.
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.filter = filter;
         self
+    }
+
+    /// Leaves the named layers (e.g. the classifier) unpruned. A shorthand for
+    /// [`layers`](Self::layers) with a [`LayerFilter`] excluding each name (an exact name is a
+    /// pattern matching only itself), replacing any filter set before; a name that is not a
+    /// layer of the model is an error when pruning.
+    pub fn skip<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.layers(skip_filter(names))
+    }
+
+    /// The layer filter.
+    pub fn layer_filter(&self) -> &LayerFilter {
+        &self.filter
     }
 }
 
 impl Pruner for WandaPruner {
     fn prune(&self, model: &mut dyn NamedLinears) -> Result<PruneReport> {
         check_sparsity(self.sparsity)?;
-        let scores = collect_scores(model, &self.skip, |name, l| {
+        let scores = collect_scores(model, &self.filter, |name, l| {
             let norms = self.norms.get(name).ok_or_else(|| {
                 Error::param(
                     "calibration",

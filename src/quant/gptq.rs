@@ -27,7 +27,7 @@ use super::ptq::{keep_f32, Ptq, Quantizer};
 use super::qlinear::QuantLinear;
 use super::scheme::{Granularity, IntScheme, QuantScheme};
 use crate::error::{check_finite, Error, Result};
-use crate::nn::Linear;
+use crate::nn::{LayerFilter, Linear};
 
 /// Widest layer input GPTQ accepts: its Hessian is (in × in) f64 (512 MiB at this width) and
 /// its factorisation costs O(in³); wider layers are [`Error::TooLarge`] (quantize them with
@@ -88,7 +88,19 @@ impl Gptq {
         self
     }
 
-    /// Keeps layers matching `pattern` in f32.
+    /// Quantizes only the layers `filter` selects (default: every layer); the others stay
+    /// f32, as with [`Ptq::layers`].
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.ptq = self.ptq.layers(filter);
+        self
+    }
+
+    /// The layer filter.
+    pub fn layer_filter(&self) -> &LayerFilter {
+        self.ptq.layer_filter()
+    }
+
+    /// Keeps layers matching `pattern` in f32: a rule, as [`Ptq::exclude`].
     pub fn exclude(mut self, pattern: impl Into<String>) -> Self {
         self.ptq = self.ptq.exclude(pattern);
         self

@@ -12,7 +12,8 @@
 //! - an [`Observer`] chooses ranges (min-max, moving average, percentile, MSE clipping);
 //! - a [`Calibration`] records every named layer's inputs on user-chosen batches;
 //! - a [`Quantizer`] ([`Ptq`], [`Gptq`]) walks a model's named linear layers (with rules for
-//!   mixed precision and excluded layers) and builds `Mlp<QuantLinear>` or
+//!   mixed precision and excluded layers, and a [`LayerFilter`] choosing which layers to
+//!   quantize: `.layers(..)`, as on every pruner) and builds `Mlp<QuantLinear>` or
 //!   `Encoder<QuantLinear>`; [`Qat`] fine-tunes with fake quantization first;
 //! - a [`QuantReport`] gives per-layer SQNR, max error and exact bytes.
 //!
@@ -55,13 +56,17 @@ mod qlinear;
 mod report;
 mod scheme;
 
+/// The layer filter every quantizer and pruner takes (defined in [`crate::nn`]).
+pub use crate::nn::LayerFilter;
 pub use affine::{choose_params, code_range, dequantize, fake_quantize, quantize, QParams};
 pub use calibration::{Calibration, LayerInputs};
 pub use gptq::{Gptq, MAX_GPTQ_INPUTS};
 pub use int4::Int4Weight;
 pub use int8::Int8Weight;
 pub use observer::Observer;
-pub use ptq::{name_matches, LayerRule, Ptq, Quantizer};
+#[allow(deprecated)]
+pub use ptq::name_matches;
+pub use ptq::{LayerRule, Ptq, Quantizer};
 
 pub use qat::Qat;
 pub use qlinear::{ActQuant, QuantLinear, QuantWeight, ACTIVATION_SCHEME};

@@ -1,6 +1,7 @@
 //! The [`Quantizer`] trait and post-training quantization ([`Ptq`]): round-to-nearest weights
 //! (f16, bf16, int8, int4) with weight-only, dynamic or static (calibrated) activations, chosen
-//! per layer by name rules (mixed precision; excluded layers stay f32).
+//! per layer by name rules (mixed precision; excluded layers stay f32), on the layers a
+//! [`LayerFilter`] selects.
 
 use half::{bf16, f16};
 use ndarray::Array1;
@@ -14,7 +15,7 @@ use super::observer::Observer;
 use super::qlinear::{ActQuant, QuantLinear, QuantWeight, ACTIVATION_SCHEME};
 use super::scheme::{ActivationMode, QuantScheme, WeightScheme};
 use crate::error::{Error, Result};
-use crate::nn::{Encoder, Linear, Mlp, NamedLinears};
+use crate::nn::{check_pattern, glob_matches, Encoder, LayerFilter, Linear, Mlp, NamedLinears};
 
 /// Turns a trained model into a quantized one, layer by named layer.
 ///
@@ -55,8 +56,9 @@ pub trait Quantizer {
     }
 }
 
-/// A per-layer choice: layers whose name matches `pattern` (`*` matches any run of
-/// characters, e.g. `"blocks.*.ffn.*"`) get `scheme`, or stay f32 when it is `None`.
+/// A per-layer choice: layers whose name matches the glob `pattern` (the syntax of
+/// [`LayerFilter`]: `*` within one `.`-separated segment, `**` for any number of segments, e.g.
+/// `"blocks.*.ffn.*"`) get `scheme`, or stay f32 when it is `None`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerRule {
     /// Name pattern.
@@ -65,23 +67,22 @@ pub struct LayerRule {
     pub scheme: Option<QuantScheme>,
 }
 
-/// Whether `name` matches `pattern` with `*` wildcards.
+/// Whether `name` matches the glob `pattern`: the same as [`glob_matches`], the one matcher of
+/// [`LayerFilter`] and [`LayerRule`] (`*` stays within one `.`-separated segment; `**` as a
+/// segment matches any number of them). Before the layer filter, `*` here also crossed dots:
+/// write `blocks.0.**` (not `blocks.0.*`) for every layer of block 0.
+#[deprecated(note = "use `shrink::nn::glob_matches` (or a `LayerFilter`)")]
 pub fn name_matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, rest)) => {
-            let Some(tail) = name.strip_prefix(head) else {
-                return false;
-            };
-            (0..=tail.len())
-                .filter(|&i| tail.is_char_boundary(i))
-                .any(|i| name_matches(rest, &tail[i..]))
-        }
-    }
+    glob_matches(pattern, name)
 }
 
-/// Post-training quantization: one default scheme, per-layer rules, and observers for weight
-/// ranges and (static) activation ranges.
+/// Post-training quantization: one default scheme, per-layer rules, a [`LayerFilter`] choosing
+/// the layers to quantize, and observers for weight ranges and (static) activation ranges.
+///
+/// A layer's scheme: f32 if the filter ([`Ptq::layers`], default every layer) does not select
+/// it; else the last [`LayerRule`] matching it ([`Ptq::layer_scheme`], [`Ptq::exclude`]); else
+/// the default scheme. Every rule pattern and filter pattern must match a layer of the model
+/// being quantized ([`Error::InvalidParam`] `"rules"` or `"layers"` naming the pattern).
 ///
 /// ```
 /// use rand::{rngs::StdRng, SeedableRng};
@@ -109,6 +110,7 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
 pub struct Ptq {
     pub(crate) default: QuantScheme,
     pub(crate) rules: Vec<LayerRule>,
+    pub(crate) filter: LayerFilter,
     pub(crate) weight_observer: Observer,
     activation_observer: Observer,
 }
@@ -126,12 +128,29 @@ impl Ptq {
         Ptq {
             default: scheme,
             rules: Vec::new(),
+            filter: LayerFilter::new(),
             weight_observer: Observer::MinMax,
             activation_observer: Observer::MinMax,
         }
     }
 
-    /// Keeps layers matching `pattern` in f32.
+    /// Quantizes only the layers `filter` selects (default: every layer); the others stay
+    /// f32, whatever the rules say. Replaces any filter set before; checked against the model's
+    /// names when quantizing.
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// The layer filter.
+    pub fn layer_filter(&self) -> &LayerFilter {
+        &self.filter
+    }
+
+    /// Keeps layers matching `pattern` in f32: a [`LayerRule`] without a scheme, so a later
+    /// [`layer_scheme`](Self::layer_scheme) matching the same layer wins. Unless such a rule
+    /// follows, it quantizes exactly the layers `.layers(LayerFilter::new().exclude(pattern))`
+    /// does (the form every pruner and quantizer shares).
     pub fn exclude(self, pattern: impl Into<String>) -> Self {
         self.rule(pattern, None)
     }
@@ -166,25 +185,31 @@ impl Ptq {
         &self.rules
     }
 
-    /// Checks every scheme and observer.
+    /// Checks every scheme and observer, and the syntax of every rule pattern (`"rules"`) and
+    /// filter pattern (`"layers"`).
     pub fn check(&self) -> Result<()> {
         self.default.check()?;
         for r in &self.rules {
+            check_pattern(&r.pattern, "rules")?;
             if let Some(s) = r.scheme {
                 s.check()?;
             }
         }
+        self.filter.check()?;
         self.weight_observer.check()?;
         self.activation_observer.check()
     }
 
-    /// The scheme for layer `name` (`None` = stays f32): the last matching rule, else the
-    /// default.
+    /// The scheme for layer `name` (`None` = stays f32): none if the filter does not select
+    /// it, else the last matching rule, else the default.
     pub fn scheme_for(&self, name: &str) -> Option<QuantScheme> {
+        if !self.filter.matches(name) {
+            return None;
+        }
         self.rules
             .iter()
             .rev()
-            .find(|r| name_matches(&r.pattern, name))
+            .find(|r| glob_matches(&r.pattern, name))
             .map_or(Some(self.default), |r| r.scheme)
     }
 
@@ -254,11 +279,13 @@ impl Ptq {
         QuantLinear::new(weight, layer.bias().to_owned(), act)
     }
 
-    /// Every rule must match at least one of `names` (a rule that matches nothing is a typo).
+    /// Every rule and filter pattern must match at least one of `names` (a pattern that matches
+    /// nothing is a typo), and a filter with patterns must select a layer.
     pub(crate) fn check_rules(&self, names: &[String]) -> Result<()> {
         self.check()?;
+        self.filter.apply(names)?;
         for r in &self.rules {
-            if !names.iter().any(|n| name_matches(&r.pattern, n)) {
+            if !names.iter().any(|n| glob_matches(&r.pattern, n)) {
                 return Err(Error::param(
                     "rules",
                     format!(
@@ -305,12 +332,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn glob_matching() {
+    #[allow(deprecated)]
+    fn name_matches_is_the_layer_filter_glob() {
         assert!(name_matches("layers.0", "layers.0"));
         assert!(!name_matches("layers.0", "layers.01"));
         assert!(name_matches("blocks.*.ffn.*", "blocks.3.ffn.in"));
         assert!(!name_matches("blocks.*.ffn.*", "blocks.3.attn.q"));
         assert!(name_matches("*", "anything"));
-        assert!(name_matches("*.o", "blocks.0.attn.o"));
+        assert!(!name_matches("*.o", "blocks.0.attn.o"));
+        assert!(name_matches("**.o", "blocks.0.attn.o"));
+    }
+
+    #[test]
+    fn the_filter_keeps_unselected_layers_f32() {
+        let s = QuantScheme::f16();
+        let ptq = Ptq::new(s)
+            .layers(LayerFilter::new().include("blocks.*.ffn.*"))
+            .layer_scheme("**", QuantScheme::bf16());
+        assert_eq!(ptq.scheme_for("blocks.0.attn.q"), None);
+        assert_eq!(ptq.scheme_for("blocks.0.ffn.in"), Some(QuantScheme::bf16()));
+        let names = vec!["blocks.0.attn.q".to_string()];
+        assert!(matches!(
+            ptq.check_rules(&names),
+            Err(Error::InvalidParam { name: "layers", .. })
+        ));
+        let bad = Ptq::new(s).layer_scheme("a..b", s);
+        assert!(matches!(
+            bad.check(),
+            Err(Error::InvalidParam { name: "rules", .. })
+        ));
     }
 }

@@ -22,7 +22,7 @@ use super::qlinear::{QuantLinear, ACTIVATION_SCHEME};
 use super::scheme::{ActivationMode, QuantScheme, WeightScheme};
 use crate::data::{shuffled_batches, Dataset};
 use crate::error::{Error, Result};
-use crate::nn::{Linear, Mlp};
+use crate::nn::{LayerFilter, Linear, Mlp};
 use crate::train::{check_model_finite, softmax_cross_entropy, Adam, Optimizer, OptimizerState};
 
 /// QAT settings: the scheme (and per-layer rules), optimizer, epochs, batch size and seed.
@@ -50,7 +50,19 @@ impl Qat {
         }
     }
 
-    /// Keeps layers matching `pattern` in f32 (trained normally).
+    /// Quantizes only the layers `filter` selects (default: every layer); the others stay
+    /// f32 (trained normally), as with [`Ptq::layers`].
+    pub fn layers(mut self, filter: LayerFilter) -> Self {
+        self.ptq = self.ptq.layers(filter);
+        self
+    }
+
+    /// The layer filter.
+    pub fn layer_filter(&self) -> &LayerFilter {
+        self.ptq.layer_filter()
+    }
+
+    /// Keeps layers matching `pattern` in f32 (trained normally): a rule, as [`Ptq::exclude`].
     pub fn exclude(mut self, pattern: impl Into<String>) -> Self {
         self.ptq = self.ptq.exclude(pattern);
         self
