@@ -20,7 +20,7 @@
 //! ```
 //!
 //! It holds the data set, the models and their layer types, training, evaluation, the pruners
-//! and quantizers with their settings, distillation, the pipeline, model files
+//! and quantizers with their settings and layer filter, distillation, the pipeline, model files
 //! ([`ModelFile`], [`load_any`]) and the error type. [`Result`] is the crate's alias, whose
 //! error type defaults to [`Error`] (`Result<T, E>` still names any other), so it can shadow
 //! `std`'s. Traits a program rarely calls by name (`LinearLayer`, `NamedLinears`, `Optimizer`,
@@ -32,11 +32,13 @@ pub use crate::distill::{Distiller, FeatureDistiller, HardLabels, LabelFree, Sof
 pub use crate::error::{Error, Result};
 pub use crate::eval::{evaluate, CompressionReport, Metrics};
 pub use crate::io::{load_any, AnyModel, ModelFile};
-pub use crate::nn::{Activation, Encoder, EncoderConfig, Forward, Linear, Mlp, NormPlacement};
+pub use crate::nn::{
+    Activation, Encoder, EncoderConfig, Forward, LayerFilter, Linear, Mlp, NormPlacement,
+};
 pub use crate::pipeline::Pipeline;
 pub use crate::prune::{
     CubicSchedule, FfnChannelPruner, HeadPruner, MagnitudePruner, NeuronPruner, NmPruner, Pruner,
-    RandomPruner, ThresholdPruner, WandaPruner,
+    RandomPruner, StructuredPruner, ThresholdPruner, WandaPruner,
 };
 pub use crate::quant::{Gptq, Granularity, Ptq, Qat, QuantLinear, QuantScheme, Quantizer};
 pub use crate::sparse::SparseLinear;
