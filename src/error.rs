@@ -67,8 +67,9 @@ pub enum Error {
     },
 }
 
-/// `Result` with [`Error`](enum@Error) as the error type.
-pub type Result<T> = std::result::Result<T, Error>;
+/// `Result` with [`Error`](enum@Error) as the default error type (`Result<T, E>` names another,
+/// so the alias can stand in for `std`'s `Result` where [`crate::prelude`] is glob-imported).
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Builds an [`Error::InvalidParam`].

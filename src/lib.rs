@@ -17,7 +17,9 @@
 //! - [`distill`]: soft-target, hard-label, logit, feature and label-free distillation;
 //! - [`pipeline`]: prune → quantize → distill chains with one report, and a budgeted search;
 //! - [`eval`]: accuracy, macro-F1, confusion matrix, model sizes and latency;
-//! - [`io`]: safetensors files for every model, and Hugging Face BERT checkpoints.
+//! - [`io`]: safetensors files for every model ([`io::ModelFile`], [`io::load_any`]), and
+//!   Hugging Face BERT checkpoints;
+//! - [`prelude`]: the names a typical program needs, for `use shrink::prelude::*;`.
 //!
 //! Train a model, quantize it, and check what the compression cost (the README's quickstart
 //! also prunes):
@@ -58,6 +60,7 @@ pub mod kernels;
 pub mod limits;
 pub mod nn;
 pub mod pipeline;
+pub mod prelude;
 pub mod prune;
 pub mod quant;
 pub mod sparse;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use shrink::io::ModelFile;
 use shrink::nn::{Activation, Encoder, EncoderConfig, Mlp, NormPlacement};
 use shrink::prune::{MagnitudePruner, Pruner};
 use shrink::quant::{ActivationMode, Calibration, Granularity, Ptq, QuantScheme, Quantizer};
@@ -36,16 +37,16 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
 fn mlps() {
     let mut rng = StdRng::seed_from_u64(0);
     let mlp = Mlp::new(&[8, 16, 4], Activation::Relu, &mut rng).unwrap();
-    write("load_mlp", "dense", &mlp.to_safetensors().unwrap());
+    write("load_mlp", "dense", &mlp.to_bytes().unwrap());
     let gelu = Mlp::new(&[4, 4, 4, 2], Activation::Gelu, &mut rng).unwrap();
-    write("load_mlp", "dense_gelu", &gelu.to_safetensors().unwrap());
+    write("load_mlp", "dense_gelu", &gelu.to_bytes().unwrap());
 
     let mut pruned = mlp.clone();
     MagnitudePruner::new(0.6).prune(&mut pruned).unwrap();
     let sparse = pruned
         .map_layers(|_, l| SparseLinear::from_linear(l))
         .unwrap();
-    write("load_mlp", "sparse", &sparse.to_safetensors().unwrap());
+    write("load_mlp", "sparse", &sparse.to_bytes().unwrap());
 
     let x = Array2::from_shape_fn((6, 8), |_| rng.random_range(-1.0f32..1.0));
     let cal = Calibration::from_mlp(&mlp, &[x.view()]).unwrap();
@@ -75,7 +76,7 @@ fn mlps() {
     ];
     for (name, scheme) in schemes {
         let q = Ptq::new(scheme).quantize_mlp(&mlp, Some(&cal)).unwrap();
-        write("load_mlp", name, &q.to_quantized_safetensors().unwrap());
+        write("load_mlp", name, &q.to_bytes().unwrap());
     }
     // int4 weights × int8 activations (W4A8): symmetric int4 in groups of 32, dynamic.
     let wide = Mlp::new(&[32, 4, 2], Activation::Relu, &mut rng).unwrap();
@@ -84,7 +85,7 @@ fn mlps() {
         .exclude("layers.1")
         .quantize_mlp(&wide, None)
         .unwrap();
-    write("load_mlp", "q_w4a8", &q.to_quantized_safetensors().unwrap());
+    write("load_mlp", "q_w4a8", &q.to_bytes().unwrap());
 }
 
 fn encoders() {
@@ -103,7 +104,7 @@ fn encoders() {
     };
     let mut rng = StdRng::seed_from_u64(1);
     let post = Encoder::new(config, &mut rng).unwrap();
-    write("load_encoder", "post_ln", &post.to_safetensors().unwrap());
+    write("load_encoder", "post_ln", &post.to_bytes().unwrap());
     let pre = Encoder::new(
         EncoderConfig {
             placement: NormPlacement::PreLn,
@@ -115,11 +116,7 @@ fn encoders() {
         &mut rng,
     )
     .unwrap();
-    write(
-        "load_encoder",
-        "pre_ln_causal",
-        &pre.to_safetensors().unwrap(),
-    );
+    write("load_encoder", "pre_ln_causal", &pre.to_bytes().unwrap());
     let ptq = Ptq::new(QuantScheme::int8(Granularity::PerChannel)).layer_scheme(
         "blocks.*.ffn.*",
         QuantScheme::int4(Granularity::PerGroup(8)),
@@ -129,17 +126,13 @@ fn encoders() {
         "quant_mixed",
         &ptq.quantize_encoder(&post, None)
             .unwrap()
-            .to_quantized_safetensors()
+            .to_bytes()
             .unwrap(),
     );
     let f16 = Ptq::new(QuantScheme::f16())
         .quantize_encoder(&pre, None)
         .unwrap();
-    write(
-        "load_encoder",
-        "quant_f16",
-        &f16.to_quantized_safetensors().unwrap(),
-    );
+    write("load_encoder", "quant_f16", &f16.to_bytes().unwrap());
 }
 
 fn hf_bert() {

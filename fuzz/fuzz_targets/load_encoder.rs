@@ -1,14 +1,16 @@
 //! The encoder loaders (f32 and quantized files) on arbitrary bytes: `Ok` or `Err`, never a
 //! panic, abort or hang; a loaded encoder runs a short forward (token ids in range, with and
 //! without token types and a mask) to `Err` or finite hidden states, and refuses an id out of
-//! range.
+//! range. `io::from_bytes_any` must read an encoder exactly when the loader of its kind does,
+//! the same one.
 #![no_main]
 
 #[path = "common.rs"]
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use shrink::nn::{Encoder, LinearLayer};
+use shrink::io::{from_bytes_any, AnyModel, ModelFile};
+use shrink::nn::{Encoder, Linear, LinearLayer};
 use shrink::quant::QuantLinear;
 
 fn check<L: LinearLayer>(enc: &Encoder<L>) {
@@ -37,10 +39,16 @@ fn check<L: LinearLayer>(enc: &Encoder<L>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(e) = Encoder::from_safetensors(data) {
-        check(&e);
-    }
-    if let Ok(e) = Encoder::<QuantLinear>::from_quantized_safetensors(data) {
-        check(&e);
+    let dense = Encoder::<Linear>::from_bytes(data).ok();
+    let quant = Encoder::<QuantLinear>::from_bytes(data).ok();
+    dense.iter().for_each(check);
+    quant.iter().for_each(check);
+    match from_bytes_any(data).ok() {
+        Some(AnyModel::Encoder(e)) => assert_eq!(Some(e), dense),
+        Some(AnyModel::QuantEncoder(e)) => assert_eq!(Some(e), quant),
+        _ => assert!(
+            dense.is_none() && quant.is_none(),
+            "an encoder loader read a file from_bytes_any did not read as that encoder"
+        ),
     }
 });

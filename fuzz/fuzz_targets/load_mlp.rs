@@ -1,6 +1,7 @@
 //! Every MLP loader on arbitrary bytes: the dense, sparse (CSR) and quantized files. A load
 //! must be `Ok` or `Err`, never a panic, abort or hang; a loaded model must run a forward on a
-//! small finite input to `Err` or a finite output, and refuse an input of the wrong width.
+//! small finite input to `Err` or a finite output, and refuse an input of the wrong width; and
+//! `io::from_bytes_any` must read an MLP exactly when the loader of its kind does, the same one.
 #![no_main]
 
 #[path = "common.rs"]
@@ -8,7 +9,8 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use ndarray::Array2;
-use shrink::nn::{Forward, LinearLayer, Mlp};
+use shrink::io::{from_bytes_any, AnyModel, ModelFile};
+use shrink::nn::{Forward, Linear, LinearLayer, Mlp};
 use shrink::quant::QuantLinear;
 use shrink::sparse::SparseLinear;
 
@@ -38,13 +40,19 @@ fn check<L: LinearLayer>(mlp: &Mlp<L>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(m) = Mlp::from_safetensors(data) {
-        check(&m);
-    }
-    if let Ok(m) = Mlp::<SparseLinear>::from_sparse_safetensors(data) {
-        check(&m);
-    }
-    if let Ok(m) = Mlp::<QuantLinear>::from_quantized_safetensors(data) {
-        check(&m);
+    let dense = Mlp::<Linear>::from_bytes(data).ok();
+    let sparse = Mlp::<SparseLinear>::from_bytes(data).ok();
+    let quant = Mlp::<QuantLinear>::from_bytes(data).ok();
+    dense.iter().for_each(check);
+    sparse.iter().for_each(check);
+    quant.iter().for_each(check);
+    match from_bytes_any(data).ok() {
+        Some(AnyModel::Mlp(m)) => assert_eq!(Some(m), dense),
+        Some(AnyModel::SparseMlp(m)) => assert_eq!(Some(m), sparse),
+        Some(AnyModel::QuantMlp(m)) => assert_eq!(Some(m), quant),
+        _ => assert!(
+            dense.is_none() && sparse.is_none() && quant.is_none(),
+            "an MLP loader read a file from_bytes_any did not read as that MLP"
+        ),
     }
 });

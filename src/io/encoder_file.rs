@@ -36,7 +36,8 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{read_file, Claim, TensorReader, TensorWriter};
+use super::model_file::{sealed::Sealed, ModelFile};
+use super::tensors::{Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::Embeddings;
 use crate::nn::{
@@ -353,10 +354,14 @@ pub(super) fn load_encoder_parts<L: LinearLayer>(
     Encoder::from_parts(config, parts, blocks)
 }
 
-impl Encoder {
+impl Sealed for Encoder {}
+
+impl ModelFile for Encoder {
+    const KIND: &'static str = KIND;
+
     /// The model as safetensors bytes, in `shrink`'s own encoder format (with the per-block
     /// widths in the configuration metadata when the encoder was narrowed by pruning).
-    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+    fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut w = TensorWriter::new(KIND, &FileConfig::of(self))?;
         write_glue(self, &mut w);
         self.visit_linears(&mut |name, l| {
@@ -366,7 +371,7 @@ impl Encoder {
         w.to_bytes()
     }
 
-    /// Parses an encoder from bytes written by [`Encoder::to_safetensors`]; the configuration
+    /// Parses an encoder from bytes written by [`ModelFile::to_bytes`]; the configuration
     /// (and per-block widths, if any) is checked and every tensor's shape and values are
     /// checked against it (see [`crate::io`]).
     ///
@@ -379,7 +384,7 @@ impl Encoder {
     /// [`crate::io::MAX_MAGNITUDE`] or a tensor the model does not use (each naming the
     /// tensor); [`Error::MissingTensor`], [`Error::ShapeMismatch`] and [`Error::NonFinite`]
     /// for an absent, mis-shaped or NaN / infinite tensor.
-    pub fn from_safetensors(bytes: &[u8]) -> Result<Encoder> {
+    fn from_bytes(bytes: &[u8]) -> Result<Encoder> {
         let r = TensorReader::new(bytes)?;
         let config: FileConfig = r.config(KIND)?;
         let same = |n: &str| vec![n.to_string()];
@@ -391,15 +396,32 @@ impl Encoder {
         r.reject_unread(|_| false)?;
         Ok(encoder)
     }
+}
 
-    /// Saves the encoder to a safetensors file.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        std::fs::write(path, self.to_safetensors()?)?;
-        Ok(())
+impl Encoder {
+    /// The model as safetensors bytes: [`ModelFile::to_bytes`] under its earlier name, kept
+    /// until every caller has moved (issue #14).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        ModelFile::to_bytes(self)
     }
 
-    /// Loads an encoder saved by [`Encoder::save`].
+    /// Parses an encoder: [`ModelFile::from_bytes`] under its earlier name (its errors are
+    /// listed under `impl ModelFile for Encoder`), kept until every caller has moved
+    /// (issue #14).
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Encoder> {
+        <Encoder as ModelFile>::from_bytes(bytes)
+    }
+
+    /// Saves the encoder to a safetensors file: [`ModelFile::save`], callable without
+    /// importing the trait.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        ModelFile::save(self, path)
+    }
+
+    /// Loads an encoder saved by [`Encoder::save`]: [`ModelFile::load`], callable without
+    /// importing the trait (and naming the dense encoder, so `Encoder::load` needs no type
+    /// annotation).
     pub fn load(path: impl AsRef<Path>) -> Result<Encoder> {
-        Encoder::from_safetensors(&read_file(path.as_ref())?)
+        <Encoder as ModelFile>::load(path)
     }
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{read_file, Claim, TensorReader, TensorWriter};
+use super::model_file::{sealed::Sealed, ModelFile};
+use super::tensors::{Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Linear, Mlp};
 
@@ -19,9 +20,13 @@ struct MlpConfig {
     activations: Vec<Activation>,
 }
 
-impl Mlp {
-    /// The model as safetensors bytes.
-    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+impl Sealed for Mlp {}
+
+impl ModelFile for Mlp {
+    const KIND: &'static str = KIND;
+
+    /// The model as safetensors bytes (see the module docs for the layout).
+    fn to_bytes(&self) -> Result<Vec<u8>> {
         let config = MlpConfig {
             sizes: self.sizes(),
             activations: self.activations().to_vec(),
@@ -34,7 +39,7 @@ impl Mlp {
         w.to_bytes()
     }
 
-    /// Parses a model from safetensors bytes written by [`Mlp::to_safetensors`], checked as the
+    /// Parses a model from safetensors bytes written by [`ModelFile::to_bytes`], checked as the
     /// [`crate::io`] module docs describe.
     ///
     /// Errors: [`Error::Parse`] for bytes that are not safetensors or a configuration that is
@@ -45,7 +50,7 @@ impl Mlp {
     /// F16/BF16 minimum), checked before anything is read; [`Error::MissingTensor`],
     /// [`Error::ShapeMismatch`] and [`Error::NonFinite`] for an absent, mis-shaped or NaN /
     /// infinite tensor; [`Error::Empty`] for a zero width.
-    pub fn from_safetensors(bytes: &[u8]) -> Result<Mlp> {
+    fn from_bytes(bytes: &[u8]) -> Result<Mlp> {
         let r = TensorReader::new(bytes)?;
         let config: MlpConfig = r.config(KIND)?;
         if config.sizes.len() < 2 || config.activations.len() != config.sizes.len() - 1 {
@@ -75,15 +80,31 @@ impl Mlp {
         r.reject_unread(|_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
+}
 
-    /// Saves the model to a safetensors file.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        std::fs::write(path, self.to_safetensors()?)?;
-        Ok(())
+impl Mlp {
+    /// The model as safetensors bytes: [`ModelFile::to_bytes`] under its earlier name, kept
+    /// until every caller has moved (issue #14).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        ModelFile::to_bytes(self)
     }
 
-    /// Loads a model saved by [`Mlp::save`].
+    /// Parses a model written by [`ModelFile::to_bytes`]: [`ModelFile::from_bytes`] under its earlier
+    /// name (its errors are listed under `impl ModelFile for Mlp`), kept until every caller has
+    /// moved (issue #14).
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Mlp> {
+        <Mlp as ModelFile>::from_bytes(bytes)
+    }
+
+    /// Saves the model to a safetensors file: [`ModelFile::save`], callable without importing
+    /// the trait.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        ModelFile::save(self, path)
+    }
+
+    /// Loads a model saved by [`Mlp::save`]: [`ModelFile::load`], callable without importing
+    /// the trait (and naming the dense model, so `Mlp::load` needs no type annotation).
     pub fn load(path: impl AsRef<Path>) -> Result<Mlp> {
-        Self::from_safetensors(&read_file(path.as_ref())?)
+        <Mlp as ModelFile>::load(path)
     }
 }

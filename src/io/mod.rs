@@ -1,5 +1,8 @@
-//! Model files: every model kind saves to and loads from safetensors, with its configuration in
-//! the file's metadata; Hugging Face BERT checkpoints load through their parameter names.
+//! Model files: every model kind saves to and loads from safetensors, with its kind and
+//! configuration in the file's metadata, through one trait, [`ModelFile`] (`to_bytes`,
+//! `from_bytes`, `save`, `load`); [`load_any`] reads a file whatever its kind into an
+//! [`AnyModel`]. Hugging Face BERT checkpoints load through their parameter names
+//! ([`Encoder::load_hf_bert`](crate::nn::Encoder::load_hf_bert)).
 //!
 //! # What the loaders accept
 //!
@@ -44,10 +47,13 @@ mod bert;
 mod encoder_file;
 mod hf_export;
 mod mlp_file;
+mod model_file;
 mod quant_encoder_file;
 mod quant_file;
 mod sparse_file;
 pub(crate) mod tensors;
+
+pub use model_file::{from_bytes_any, load_any, AnyModel, ModelFile};
 
 /// The largest magnitude a loader accepts for a stored float value (weights, biases,
 /// embeddings, LayerNorm parameters, sparse values, and any dequantized code); larger values

@@ -17,8 +17,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::encoder_file::{load_encoder_parts, write_glue, FileConfig, Names};
+use super::model_file::{sealed::Sealed, ModelFile};
 use super::quant_file::{claim_layer, layer_meta, read_layer, write_layer, ActMeta, LayerMeta};
-use super::tensors::{read_file, Claim, TensorReader, TensorWriter};
+use super::tensors::{Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::nn::Encoder;
 use crate::quant::QuantLinear;
@@ -32,9 +33,13 @@ struct QuantEncoderConfig {
     layers: BTreeMap<String, (LayerMeta, ActMeta)>,
 }
 
-impl Encoder<QuantLinear> {
+impl Sealed for Encoder<QuantLinear> {}
+
+impl ModelFile for Encoder<QuantLinear> {
+    const KIND: &'static str = KIND;
+
     /// The quantized encoder as safetensors bytes (see the module docs for the layout).
-    pub fn to_quantized_safetensors(&self) -> Result<Vec<u8>> {
+    fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut layers = BTreeMap::new();
         self.visit_layers(&mut |name, l| {
             layers.insert(name.to_string(), layer_meta(l));
@@ -49,14 +54,13 @@ impl Encoder<QuantLinear> {
         w.to_bytes()
     }
 
-    /// Parses a quantized encoder written by [`Encoder::to_quantized_safetensors`], checking
-    /// the configuration, every layer's format, and every tensor's dtype, shape and values.
+    /// Parses a quantized encoder written by [`ModelFile::to_bytes`], checking the
+    /// configuration, every layer's format, and every tensor's dtype, shape and values.
     ///
-    /// Errors as [`Encoder::from_safetensors`] and
-    /// [`Mlp::from_quantized_safetensors`](crate::nn::Mlp::from_quantized_safetensors)
-    /// (`Mlp<QuantLinear>`), plus [`Error::Format`] for a layer without a listed format or a
-    /// format listed for a layer the encoder does not have.
-    pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Encoder<QuantLinear>> {
+    /// Errors as the loaders of [`Encoder`] and `Mlp<QuantLinear>` (listed under their
+    /// `ModelFile` implementations), plus [`Error::Format`] for a layer without a listed format
+    /// or a format listed for a layer the encoder does not have.
+    fn from_bytes(bytes: &[u8]) -> Result<Encoder<QuantLinear>> {
         let r = TensorReader::new(bytes)?;
         let config: QuantEncoderConfig = r.config(KIND)?;
         let same = |n: &str| vec![n.to_string()];
@@ -94,15 +98,31 @@ impl Encoder<QuantLinear> {
         r.reject_unread(|_| false)?;
         Ok(encoder)
     }
+}
 
-    /// Saves the quantized encoder to a safetensors file.
-    pub fn save_quantized(&self, path: impl AsRef<Path>) -> Result<()> {
-        std::fs::write(path, self.to_quantized_safetensors()?)?;
-        Ok(())
+impl Encoder<QuantLinear> {
+    /// The quantized encoder as safetensors bytes: [`ModelFile::to_bytes`] under its earlier
+    /// name, kept until every caller has moved (issue #14).
+    pub fn to_quantized_safetensors(&self) -> Result<Vec<u8>> {
+        ModelFile::to_bytes(self)
     }
 
-    /// Loads a quantized encoder saved by [`Encoder::save_quantized`].
+    /// Parses a quantized encoder: [`ModelFile::from_bytes`] under its earlier name (its
+    /// errors are listed under `impl ModelFile for Encoder<QuantLinear>`), kept until every
+    /// caller has moved (issue #14).
+    pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Encoder<QuantLinear>> {
+        <Self as ModelFile>::from_bytes(bytes)
+    }
+
+    /// Saves the quantized encoder: [`ModelFile::save`] under its earlier name, kept until
+    /// every caller has moved (issue #14).
+    pub fn save_quantized(&self, path: impl AsRef<Path>) -> Result<()> {
+        ModelFile::save(self, path)
+    }
+
+    /// Loads a quantized encoder: [`ModelFile::load`] (`Encoder::<QuantLinear>::load`) under
+    /// its earlier name, kept until every caller has moved (issue #14).
     pub fn load_quantized(path: impl AsRef<Path>) -> Result<Encoder<QuantLinear>> {
-        Encoder::<QuantLinear>::from_quantized_safetensors(&read_file(path.as_ref())?)
+        <Self as ModelFile>::load(path)
     }
 }

@@ -27,7 +27,8 @@ use half::{bf16, f16};
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{check_values, le_bytes, read_file, Claim, TensorReader, TensorWriter};
+use super::model_file::{sealed::Sealed, ModelFile};
+use super::tensors::{check_values, le_bytes, Claim, TensorReader, TensorWriter};
 use super::MAX_MAGNITUDE;
 use crate::error::{Error, Result};
 use crate::kernels::int4::packed_row_bytes;
@@ -345,9 +346,13 @@ pub(super) fn read_layer(
     QuantLinear::new(weight, bias, act)
 }
 
-impl Mlp<QuantLinear> {
+impl Sealed for Mlp<QuantLinear> {}
+
+impl ModelFile for Mlp<QuantLinear> {
+    const KIND: &'static str = KIND;
+
     /// The quantized model as safetensors bytes (see the module docs for the layout).
-    pub fn to_quantized_safetensors(&self) -> Result<Vec<u8>> {
+    fn to_bytes(&self) -> Result<Vec<u8>> {
         let (layers, inputs) = self.layers().iter().map(layer_meta).unzip();
         let config = QuantMlpConfig {
             sizes: self.sizes(),
@@ -362,7 +367,7 @@ impl Mlp<QuantLinear> {
         w.to_bytes()
     }
 
-    /// Parses a quantized model from bytes written by [`Mlp::to_quantized_safetensors`],
+    /// Parses a quantized model from bytes written by [`ModelFile::to_bytes`],
     /// checking everything (see the module docs and [`crate::io`]).
     ///
     /// Errors: [`Error::Parse`] for bytes that are not safetensors or bad JSON;
@@ -372,7 +377,7 @@ impl Mlp<QuantLinear> {
     /// (each naming the tensor); [`Error::InvalidParam`] for a bad group layout, zero point or
     /// activation setting; [`Error::MissingTensor`], [`Error::ShapeMismatch`] and
     /// [`Error::NonFinite`] for an absent, mis-shaped or NaN / infinite tensor.
-    pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Mlp<QuantLinear>> {
+    fn from_bytes(bytes: &[u8]) -> Result<Mlp<QuantLinear>> {
         let r = TensorReader::new(bytes)?;
         let config: QuantMlpConfig = r.config(KIND)?;
         let n = config.sizes.len().saturating_sub(1);
@@ -405,15 +410,31 @@ impl Mlp<QuantLinear> {
         r.reject_unread(|_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
+}
 
-    /// Saves the quantized model to a safetensors file.
-    pub fn save_quantized(&self, path: impl AsRef<Path>) -> Result<()> {
-        std::fs::write(path, self.to_quantized_safetensors()?)?;
-        Ok(())
+impl Mlp<QuantLinear> {
+    /// The quantized model as safetensors bytes: [`ModelFile::to_bytes`] under its earlier
+    /// name, kept until every caller has moved (issue #14).
+    pub fn to_quantized_safetensors(&self) -> Result<Vec<u8>> {
+        ModelFile::to_bytes(self)
     }
 
-    /// Loads a quantized model saved by [`Mlp::save_quantized`].
+    /// Parses a quantized model: [`ModelFile::from_bytes`] under its earlier name (its errors
+    /// are listed under `impl ModelFile for Mlp<QuantLinear>`), kept until every caller has
+    /// moved (issue #14).
+    pub fn from_quantized_safetensors(bytes: &[u8]) -> Result<Mlp<QuantLinear>> {
+        <Self as ModelFile>::from_bytes(bytes)
+    }
+
+    /// Saves the quantized model: [`ModelFile::save`] under its earlier name, kept until every
+    /// caller has moved (issue #14).
+    pub fn save_quantized(&self, path: impl AsRef<Path>) -> Result<()> {
+        ModelFile::save(self, path)
+    }
+
+    /// Loads a quantized model: [`ModelFile::load`] (`Mlp::<QuantLinear>::load`) under its
+    /// earlier name, kept until every caller has moved (issue #14).
     pub fn load_quantized(path: impl AsRef<Path>) -> Result<Mlp<QuantLinear>> {
-        Mlp::<QuantLinear>::from_quantized_safetensors(&read_file(path.as_ref())?)
+        <Self as ModelFile>::load(path)
     }
 }

@@ -12,7 +12,8 @@ use ndarray::Array1;
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
-use super::tensors::{check_values, le_bytes, read_file, Claim, TensorReader, TensorWriter};
+use super::model_file::{sealed::Sealed, ModelFile};
+use super::tensors::{check_values, le_bytes, Claim, TensorReader, TensorWriter};
 use crate::error::{Error, Result};
 use crate::limits;
 use crate::nn::{Activation, Mlp};
@@ -27,9 +28,13 @@ struct SparseMlpConfig {
     nnz: Vec<usize>,
 }
 
-impl Mlp<SparseLinear> {
-    /// The sparse model as safetensors bytes.
-    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+impl Sealed for Mlp<SparseLinear> {}
+
+impl ModelFile for Mlp<SparseLinear> {
+    const KIND: &'static str = KIND;
+
+    /// The sparse model as safetensors bytes (see the module docs for the layout).
+    fn to_bytes(&self) -> Result<Vec<u8>> {
         let config = SparseMlpConfig {
             sizes: self.sizes(),
             activations: self.activations().to_vec(),
@@ -61,18 +66,15 @@ impl Mlp<SparseLinear> {
         w.to_bytes()
     }
 
-    /// Parses a sparse model written by `to_safetensors`, validating every CSR structure.
+    /// Parses a sparse model written by [`ModelFile::to_bytes`], validating every CSR structure.
     ///
     /// Errors: [`Error::Parse`] for bytes that are not safetensors or bad JSON;
     /// [`Error::TooLarge`] for sizes or non-zero counts beyond [`crate::limits`] or the file's
     /// length; [`Error::Format`] for inconsistent counts, an invalid CSR structure, a value
     /// beyond [`crate::io::MAX_MAGNITUDE`] or a tensor the model does not use (both named);
     /// [`Error::MissingTensor`], [`Error::ShapeMismatch`] and [`Error::NonFinite`] as for the
-    /// dense [`Mlp::from_safetensors`].
-    ///
-    /// (Named apart from the dense [`Mlp::from_safetensors`] so that `Mlp::from_safetensors`
-    /// keeps inferring the dense model.)
-    pub fn from_sparse_safetensors(bytes: &[u8]) -> Result<Self> {
+    /// dense [`Mlp`]'s loader.
+    fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let r = TensorReader::new(bytes)?;
         let config: SparseMlpConfig = r.config(KIND)?;
         let n = config.activations.len();
@@ -125,15 +127,31 @@ impl Mlp<SparseLinear> {
         r.reject_unread(|_| false)?;
         Mlp::from_layers(layers, config.activations)
     }
+}
 
-    /// Saves the sparse model to a safetensors file.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        std::fs::write(path, self.to_safetensors()?)?;
-        Ok(())
+impl Mlp<SparseLinear> {
+    /// The sparse model as safetensors bytes: [`ModelFile::to_bytes`] under its earlier name,
+    /// kept until every caller has moved (issue #14).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        ModelFile::to_bytes(self)
     }
 
-    /// Loads a sparse model saved by `save`.
+    /// Parses a sparse model: [`ModelFile::from_bytes`] under its earlier name (its errors are
+    /// listed under `impl ModelFile for Mlp<SparseLinear>`), kept until every caller has moved
+    /// (issue #14).
+    pub fn from_sparse_safetensors(bytes: &[u8]) -> Result<Self> {
+        <Self as ModelFile>::from_bytes(bytes)
+    }
+
+    /// Saves the sparse model to a safetensors file: [`ModelFile::save`], callable without
+    /// importing the trait.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        ModelFile::save(self, path)
+    }
+
+    /// Loads a sparse model: [`ModelFile::load`] (`Mlp::<SparseLinear>::load`) under its
+    /// earlier name, kept until every caller has moved (issue #14).
     pub fn load_sparse(path: impl AsRef<Path>) -> Result<Self> {
-        Self::from_sparse_safetensors(&read_file(path.as_ref())?)
+        <Self as ModelFile>::load(path)
     }
 }

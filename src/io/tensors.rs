@@ -87,9 +87,61 @@ impl TensorWriter {
                     .map_err(|e| Error::parse(format!("tensor {n}"), e))
             })
             .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, Some(self.metadata.clone()))
-            .map_err(|e| Error::parse("cannot serialise tensors", e))
+        let file = safetensors::serialize(views, Some(self.metadata.clone()))
+            .map_err(|e| Error::parse("cannot serialise tensors", e))?;
+        with_sorted_metadata(file)
     }
+}
+
+/// `file` with its header's metadata keys in sorted order.
+///
+/// `safetensors::serialize` writes the metadata map in `HashMap` order, which differs from one
+/// map to the next, so the same model would save to different bytes from call to call. The
+/// header is rewritten with the same JSON values, the metadata first with its keys sorted, then
+/// the tensor entries (in `serde_json`'s map order: by name, or as `serialize` wrote them if
+/// its `preserve_order` feature is on; deterministic either way), padded with spaces to a
+/// multiple of 8 bytes as `serialize` pads it. The data after it is unchanged, and its offsets
+/// are relative to the data, so they stay valid.
+fn with_sorted_metadata(file: Vec<u8>) -> Result<Vec<u8>> {
+    let bad = |what: &str| Error::Format(format!("serialised safetensors file: {what}"));
+    let len_bytes: [u8; 8] = file
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("no header length"))?;
+    let header_len = usize::try_from(u64::from_le_bytes(len_bytes))
+        .ok()
+        .filter(|&n| n <= file.len() - 8)
+        .ok_or_else(|| bad("header length beyond the file"))?;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&file[8..8 + header_len])
+            .map_err(|e| Error::parse("serialised safetensors header", e))?;
+    let metadata: std::collections::BTreeMap<String, serde_json::Value> =
+        match header.remove("__metadata__") {
+            Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
+            Some(_) => return Err(bad("metadata is not an object")),
+            None => Default::default(),
+        };
+    let mut text = format!("{{\"__metadata__\":{}", json(&metadata)?);
+    for (name, entry) in &header {
+        text.push(',');
+        text.push_str(&json(name)?);
+        text.push(':');
+        text.push_str(&json(entry)?);
+    }
+    text.push('}');
+    while !(8 + text.len()).is_multiple_of(8) {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + file.len() - 8 - header_len);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&file[8 + header_len..]);
+    Ok(out)
+}
+
+/// `v` as compact JSON.
+fn json(v: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::parse("cannot encode a safetensors header", e))
 }
 
 /// Reads checked f32 tensors from safetensors bytes.
