@@ -58,6 +58,23 @@ pub(crate) fn all_finite(values: &[f32]) -> bool {
     }) == 0
 }
 
+/// A layer's `forward` under the policy above: the width (`in_features`), a finite input, then
+/// `compute`, then a finite output; each error names `op`.
+pub(crate) fn checked_forward(
+    op: &'static str,
+    in_features: usize,
+    x: ArrayView2<f32>,
+    compute: impl FnOnce(ArrayView2<f32>) -> Result<Array2<f32>>,
+) -> Result<Array2<f32>> {
+    if x.ncols() != in_features {
+        return Err(Error::shape(op, in_features, x.ncols()));
+    }
+    ensure_finite(&x, || format!("{op} input"))?;
+    let y = compute(x)?;
+    ensure_finite(&y, || format!("{op} output"))?;
+    Ok(y)
+}
+
 /// [`Error::NonFinite`] naming `what` if `a` holds a NaN or an infinity.
 pub(crate) fn ensure_finite<S, D>(a: &ArrayBase<S, D>, what: impl FnOnce() -> String) -> Result<()>
 where

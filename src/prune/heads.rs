@@ -523,67 +523,42 @@ fn summarize(report: &TransformerPruneReport, heads: bool) -> StructuredReport {
     }
 }
 
-impl StructuredPruner for HeadPruner {
-    type Model = Encoder;
-    type Report = TransformerPruneReport;
+/// The [`StructuredPruner`] impl of an encoder pruner: `$scores` scores one block's units,
+/// `$heads` says whether the units are heads (for the summary).
+macro_rules! encoder_structured_pruner {
+    ($pruner:ty, $scores:ident, $heads:expr) => {
+        impl StructuredPruner for $pruner {
+            type Model = Encoder;
+            type Report = TransformerPruneReport;
 
-    fn fraction(&self) -> f32 {
-        self.fraction
-    }
+            fn fraction(&self) -> f32 {
+                self.fraction
+            }
 
-    fn layer_filter(&self) -> &LayerFilter {
-        &self.filter
-    }
+            fn layer_filter(&self) -> &LayerFilter {
+                &self.filter
+            }
 
-    fn groups(&self, encoder: &Encoder) -> Vec<String> {
-        block_names(encoder)
-    }
+            fn groups(&self, encoder: &Encoder) -> Vec<String> {
+                block_names(encoder)
+            }
 
-    fn scores(&self, encoder: &Encoder) -> Result<Vec<(String, Vec<f32>)>> {
-        block_scores(encoder, self.fraction, &self.filter, |b| {
-            self.head_scores(b)
-        })
-    }
+            fn scores(&self, encoder: &Encoder) -> Result<Vec<(String, Vec<f32>)>> {
+                block_scores(encoder, self.fraction, &self.filter, |b| self.$scores(b))
+            }
 
-    fn prune(&self, encoder: &Encoder) -> Result<(Encoder, TransformerPruneReport)> {
-        HeadPruner::prune(self, encoder)
-    }
+            fn prune(&self, encoder: &Encoder) -> Result<(Encoder, TransformerPruneReport)> {
+                <$pruner>::prune(self, encoder)
+            }
 
-    fn summary(&self, report: &TransformerPruneReport) -> StructuredReport {
-        summarize(report, true)
-    }
+            fn summary(&self, report: &TransformerPruneReport) -> StructuredReport {
+                summarize(report, $heads)
+            }
+        }
+    };
 }
-
-impl StructuredPruner for FfnChannelPruner {
-    type Model = Encoder;
-    type Report = TransformerPruneReport;
-
-    fn fraction(&self) -> f32 {
-        self.fraction
-    }
-
-    fn layer_filter(&self) -> &LayerFilter {
-        &self.filter
-    }
-
-    fn groups(&self, encoder: &Encoder) -> Vec<String> {
-        block_names(encoder)
-    }
-
-    fn scores(&self, encoder: &Encoder) -> Result<Vec<(String, Vec<f32>)>> {
-        block_scores(encoder, self.fraction, &self.filter, |b| {
-            self.channel_scores(b)
-        })
-    }
-
-    fn prune(&self, encoder: &Encoder) -> Result<(Encoder, TransformerPruneReport)> {
-        FfnChannelPruner::prune(self, encoder)
-    }
-
-    fn summary(&self, report: &TransformerPruneReport) -> StructuredReport {
-        summarize(report, false)
-    }
-}
+encoder_structured_pruner!(HeadPruner, head_scores, true);
+encoder_structured_pruner!(FfnChannelPruner, channel_scores, false);
 
 #[cfg(test)]
 mod tests {

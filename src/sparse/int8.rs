@@ -6,7 +6,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 use super::kernel::{csr_i8_matmul_t, csr_i8_matvec};
 use super::CsrMatrix;
 use crate::error::{check_finite, Error, Result};
-use crate::nn::{ensure_finite, Linear, LinearLayer};
+use crate::nn::{checked_forward, Linear, LinearLayer};
 use crate::quant::{choose_params, code_range, quantize, Granularity, IntScheme};
 
 /// `y = x·Wᵀ + b` with `W` sparse and its non-zeros quantized to int8, symmetric per output
@@ -105,14 +105,9 @@ impl SparseInt8Linear {
 
 impl LinearLayer for SparseInt8Linear {
     fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        const OP: &str = "SparseInt8Linear::forward";
-        if x.ncols() != self.in_features() {
-            return Err(Error::shape(OP, self.in_features(), x.ncols()));
-        }
-        ensure_finite(&x, || format!("{OP} input"))?;
-        let y = self.compute(x)?;
-        ensure_finite(&y, || format!("{OP} output"))?;
-        Ok(y)
+        checked_forward("SparseInt8Linear::forward", self.in_features(), x, |x| {
+            self.compute(x)
+        })
     }
 
     fn forward_checked_by_caller(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {

@@ -7,7 +7,7 @@ use super::CsrMatrix;
 use crate::error::{check_finite, Error, Result};
 use crate::kernels::sparse_packed::{has_packed_kernel, PackedSparse};
 use crate::kernels::Isa;
-use crate::nn::{ensure_finite, Linear, LinearLayer};
+use crate::nn::{checked_forward, Linear, LinearLayer};
 
 /// `y = x·Wᵀ + b` with `W` stored sparse (CSR) and `b` dense. Built from a pruned [`Linear`];
 /// only the non-zero weights are stored and touched.
@@ -146,14 +146,9 @@ impl SparseLinear {
 
 impl LinearLayer for SparseLinear {
     fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        const OP: &str = "SparseLinear::forward";
-        if x.ncols() != self.in_features() {
-            return Err(Error::shape(OP, self.in_features(), x.ncols()));
-        }
-        ensure_finite(&x, || format!("{OP} input"))?;
-        let y = self.compute(x)?;
-        ensure_finite(&y, || format!("{OP} output"))?;
-        Ok(y)
+        checked_forward("SparseLinear::forward", self.in_features(), x, |x| {
+            self.compute(x)
+        })
     }
 
     fn forward_checked_by_caller(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
