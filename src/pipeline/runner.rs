@@ -250,7 +250,7 @@ impl Pipeline {
                     .zip(q.layers())
                     .enumerate()
                     .map(|(i, (f, ql))| {
-                        let db = sqnr_db(f.weight(), ql.dequantized_weight().view())?;
+                        let db = sqnr_db(f.weight(), ql.dequantized_weight()?.view())?;
                         Ok((format!("layers.{i}"), db))
                     })
                     .collect::<Result<_>>()?;

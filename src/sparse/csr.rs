@@ -130,17 +130,9 @@ impl CsrMatrix {
     }
 
     /// The dense matrix (for tests and inspection; inference never calls it). The shape is
-    /// bounded by [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) at construction;
-    /// [`SparseLinear::to_linear`](super::SparseLinear::to_linear) allocates fallibly instead.
-    pub fn to_dense(&self) -> Array2<f32> {
-        let mut w = Array2::zeros((self.rows, self.cols));
-        self.scatter_into(&mut w);
-        w
-    }
-
-    /// [`CsrMatrix::to_dense`] with a fallible allocation: [`Error::TooLarge`] if the memory
-    /// cannot be had.
-    pub(crate) fn try_to_dense(&self) -> Result<Array2<f32>> {
+    /// bounded by [`MAX_ELEMENTS`](crate::limits::MAX_ELEMENTS) at construction and the matrix is
+    /// allocated fallibly: [`Error::TooLarge`] if the memory cannot be had.
+    pub fn to_dense(&self) -> Result<Array2<f32>> {
         const OP: &str = "CsrMatrix::to_dense";
         let n = crate::limits::elements(OP, &[self.rows, self.cols])?;
         let mut w = Array2::from_shape_vec(

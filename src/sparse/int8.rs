@@ -64,15 +64,22 @@ impl SparseInt8Linear {
         self.codes.len()
     }
 
-    /// The dequantized dense weight `s_r·q` (for error measurement; inference never builds it).
-    pub fn dequantized_weight(&self) -> Array2<f32> {
-        let mut w = Array2::zeros((self.rows, self.cols));
+    /// The dequantized dense weight `s_r·q` (for error measurement; inference never builds it),
+    /// allocated fallibly: [`Error::TooLarge`] if the memory cannot be had.
+    pub fn dequantized_weight(&self) -> Result<Array2<f32>> {
+        const OP: &str = "SparseInt8Linear::dequantized_weight";
+        let n = crate::limits::elements(OP, &[self.rows, self.cols])?;
+        let mut w = Array2::from_shape_vec(
+            (self.rows, self.cols),
+            crate::limits::try_zeroed::<f32>(OP, n)?,
+        )
+        .map_err(|e| Error::shape(OP, (self.rows, self.cols), e.to_string()))?;
         for r in 0..self.rows {
             for k in self.row_ptr[r] as usize..self.row_ptr[r + 1] as usize {
                 w[[r, usize::from(self.col_idx[k])]] = self.scales[r] * f32::from(self.codes[k]);
             }
         }
-        w
+        Ok(w)
     }
 }
 
@@ -156,7 +163,7 @@ mod tests {
             let dense = Linear::new(w.clone(), b.clone()).unwrap();
             let q = SparseInt8Linear::from_linear(&dense).unwrap();
             // Round-trip error within half a step per row.
-            let deq = q.dequantized_weight();
+            let deq = q.dequantized_weight().unwrap();
             for r in 0..rows {
                 for c in 0..cols {
                     assert!((deq[[r, c]] - w[[r, c]]).abs() <= q.scales[r] / 2.0 + 1e-6);

@@ -102,7 +102,7 @@ impl SparseLinear {
 
     /// The equivalent dense layer.
     pub fn to_linear(&self) -> Result<Linear> {
-        Linear::new(self.weights.try_to_dense()?, self.bias.clone())
+        Linear::new(self.weights.to_dense()?, self.bias.clone())
     }
 }
 
