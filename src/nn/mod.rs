@@ -23,7 +23,7 @@ pub use filter::{glob_matches, LayerFilter};
 pub use layer_norm::{LayerNorm, LayerNormGrads};
 pub use linear::{Linear, LinearGrads};
 pub use mlp::{Mlp, MlpCache};
-pub(crate) use model::{checked_forward, ensure_finite};
+pub(crate) use model::{check_params_finite, checked_forward, ensure_finite};
 pub use model::{Forward, LinearLayer, NamedLinears};
 pub use softmax::{argmax_rows, log_softmax_rows, softmax_rows};
 pub use transformer::{BlockConfig, NormPlacement, TransformerBlock};

@@ -403,7 +403,7 @@ impl<L: LinearLayer> Forward for TransformerBlock<L> {
         self.ffn_in.check_finite_params("ffn.in")?;
         self.ffn_out.check_finite_params("ffn.out")?;
         for (name, ln) in [("ln1", &self.ln1), ("ln2", &self.ln2)] {
-            super::model::check_params_finite(name, ln.weight().iter(), ln.bias().iter())?;
+            super::model::check_params_finite(name, &ln.weight(), &ln.bias())?;
         }
         Ok(())
     }

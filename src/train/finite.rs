@@ -4,18 +4,12 @@
 use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
-use crate::nn::{Linear, NamedLinears};
+use crate::nn::{check_params_finite, Linear, NamedLinears};
 
 /// Checks one layer's weight and bias, naming the bad tensor `"{who}{name} weight"` or
 /// `"{who}{name} bias"` (e.g. `"student layers.1 weight"`).
 pub(crate) fn check_linear_finite(layer: &Linear, who: &str, name: &str) -> Result<()> {
-    if !layer.weight().iter().all(|v| v.is_finite()) {
-        return Err(Error::NonFinite(format!("{who}{name} weight")));
-    }
-    if !layer.bias().iter().all(|v| v.is_finite()) {
-        return Err(Error::NonFinite(format!("{who}{name} bias")));
-    }
-    Ok(())
+    check_params_finite(&format!("{who}{name}"), &layer.weight(), &layer.bias())
 }
 
 /// Checks every named linear layer of `model` (one pass over its weights and biases), naming
